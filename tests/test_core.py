@@ -1,0 +1,446 @@
+"""The explanation core: layers, capture, attribute — against closed forms, Captum and TorchRay."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import xnb
+from xnb.models import SmallVGG
+
+METHODS = list(xnb.METHODS)
+
+
+def pearson(a, b):
+    a = a.flatten().double()
+    b = b.flatten().double()
+    a = a - a.mean()
+    b = b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm() + 1e-30))
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return SmallVGG().eval()
+
+
+@pytest.fixture(scope="module")
+def net64(net):
+    """Float64 twin: in float32, oneDNN picks batch-size-dependent conv kernels whose last-bit
+    differences can flip a max-pool near-tie, so batch-vs-single equality is checked in float64."""
+    return copy.deepcopy(net).double()
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(3, 3, 64, 64, generator=g)
+
+
+def snapshot(model):
+    """Everything an xnb call must leave as it was."""
+    hooks = {}
+    for name, m in model.named_modules():
+        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                     "_forward_hooks_with_kwargs", "_state_dict_hooks", "_load_state_dict_pre_hooks"):
+            d = getattr(m, attr, None)
+            if d:
+                hooks[(name, attr)] = len(d)
+    return {
+        "params": {k: v.detach().clone() for k, v in model.named_parameters()},
+        "requires_grad": {k: v.requires_grad for k, v in model.named_parameters()},
+        "buffers": {k: v.detach().clone() for k, v in model.named_buffers()},
+        "types": [(n, type(m)) for n, m in model.named_modules()],
+        "attrs": [(n, sorted(vars(m).keys())) for n, m in model.named_modules()],
+        "training": [(n, m.training) for n, m in model.named_modules()],
+        "hooks": hooks,
+        "inplace": [(n, getattr(m, "inplace", None)) for n, m in model.named_modules()],
+    }
+
+
+def assert_unchanged(model, before):
+    after = snapshot(model)
+    assert after["hooks"] == before["hooks"], "hooks left on the model"
+    assert after["types"] == before["types"]
+    assert after["attrs"] == before["attrs"], "attributes added to or removed from modules"
+    assert after["training"] == before["training"]
+    assert after["requires_grad"] == before["requires_grad"]
+    assert after["inplace"] == before["inplace"]
+    for k, v in before["params"].items():
+        assert torch.equal(v, dict(model.named_parameters())[k]), k
+    for k, v in before["buffers"].items():
+        assert torch.equal(v, dict(model.named_buffers())[k]), k
+
+
+# --------------------------------------------------------------------------- layers and capture
+
+
+def test_layers_names_kinds_shapes(net):
+    infos = {i.name: i for i in xnb.layers(net)}
+    assert infos["conv3"].kind == "conv" and infos["conv3"].output_shape == (64, 8, 8)
+    assert infos["pool4"].kind == "pool" and infos["pool4"].output_shape == (64, 4, 4)
+    assert infos["fc6"].kind == "linear" and infos["fc6"].output_shape == (128,)
+    assert infos["relu7"].kind == "relu"
+    assert [i.name for i in xnb.layers(net, kinds="conv")] == ["conv1", "conv2", "conv3", "conv4"]
+    # scenes at 128 px go through the adaptive pool to the same FC input
+    assert {i.name: i for i in xnb.layers(net, (3, 128, 128))}["avgpool"].output_shape == (64, 4, 4)
+
+
+def test_layers_reused_module_counts_calls():
+    m = torchvision.models.resnet18(weights=None).eval()
+    infos = {i.name: i for i in xnb.layers(m, (3, 64, 64))}
+    assert infos["layer1.0.relu"].calls == 2
+    assert infos["layer1.0.conv1"].output_shape == (64, 16, 16)
+
+
+def test_unknown_layer_lists_valid(net):
+    with pytest.raises(ValueError, match=r"layer: unknown layer 'conv9'.*conv1.*fc8"):
+        xnb.attribute(net, torch.rand(1, 3, 64, 64), "saliency", layer="conv9", channel=0)
+    with pytest.raises(ValueError, match="conv1"):
+        with xnb.capture(net, ["nope"]):
+            pass
+
+
+def test_capture_records_and_removes_hooks_on_error(net, images):
+    before = snapshot(net)
+    with xnb.capture(net, ["conv1", "fc6"]) as acts:
+        out = net(images)
+    assert acts["conv1"].shape == (3, 16, 64, 64)
+    assert torch.allclose(net.fc8(net.drop7(net.relu7(net.fc7(net.relu6(acts["fc6"]))))), out)
+    with pytest.raises(RuntimeError, match="boom"):
+        with xnb.capture(net, "conv2"):
+            raise RuntimeError("boom")
+    assert_unchanged(net, before)
+
+
+# --------------------------------------------------------------------------- closed forms
+
+
+class Linear2(nn.Module):
+    """A linear 'image classifier' y = W·vec(x) + b: every gradient method has a closed form."""
+
+    def __init__(self):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(3 * 4 * 4, 5)
+
+    def forward(self, x):
+        return self.fc(self.flatten(x))
+
+
+def test_closed_forms_on_a_linear_model():
+    torch.manual_seed(3)
+    m = Linear2().eval()
+    x = torch.rand(2, 3, 4, 4)
+    w = m.fc.weight.detach().reshape(5, 3, 4, 4)
+    g = xnb.attribute(m, x, "saliency", target=[1, 4], raw=True)
+    assert torch.allclose(g, w[[1, 4]], atol=1e-6)
+    ixg = xnb.attribute(m, x, "input_x_gradient", target=[1, 4], raw=True)
+    assert torch.allclose(ixg, x * w[[1, 4]], atol=1e-6)
+    ig = xnb.attribute(m, x, "integrated_gradients", target=[1, 4], raw=True, n_steps=8)
+    assert torch.allclose(ig, x * w[[1, 4]], atol=1e-5)  # linear: IG = (x - 0)·w exactly
+    sal = xnb.attribute(m, x, "saliency", target=[1, 4])
+    assert torch.allclose(sal, w[[1, 4]].abs().amax(1), atol=1e-6)  # default map: max |g| over RGB
+
+
+def test_gradcam_matches_its_definition(net, images):
+    acts = {}
+    with xnb.capture(net, "conv4") as cap:
+        out = net(images[:1])
+    a = cap["conv4"]
+    (g,) = torch.autograd.grad(out[0, 2], a)
+    cam = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1))[0]
+    ours = xnb.attribute(net, images[:1], "gradcam", target=2, saliency_layer="conv4", resize=False)[0]
+    assert torch.allclose(ours, cam.detach(), atol=1e-5)
+    default = xnb.attribute(net, images[:1], "gradcam", target=2, resize=False)[0]  # default: last conv
+    assert torch.allclose(default, ours)
+
+
+# --------------------------------------------------------------------------- excitation backprop vs TorchRay
+
+
+def _torchray(model, x, target, saliency_layer, contrast_layer=None, classifier_layer=None):
+    from torchray.attribution.excitation_backprop import (contrastive_excitation_backprop,
+                                                          excitation_backprop)
+    m = copy.deepcopy(model)  # TorchRay leaves requires_grad off on the parameters
+    if contrast_layer is None:
+        return excitation_backprop(m, x.clone(), target, saliency_layer=saliency_layer)[:, 0]
+    return contrastive_excitation_backprop(m, x.clone(), target, saliency_layer=saliency_layer,
+                                           contrast_layer=contrast_layer,
+                                           classifier_layer=classifier_layer)[:, 0]
+
+
+@pytest.mark.parametrize("target", [0, 3, 5])
+def test_excitation_backprop_matches_torchray_small_net(net, images, target):
+    for sal in ("pool2", "conv3", "pool4"):
+        ours = xnb.attribute(net, images[:1], "excitation_backprop", target=target, saliency_layer=sal,
+                             resize=False)
+        assert pearson(ours, _torchray(net, images[:1], target, sal)) >= 0.99
+        ours = xnb.attribute(net, images[:1], "contrastive_excitation_backprop", target=target,
+                             saliency_layer=sal, resize=False)  # default contrast: relu7, classifier fc8
+        ref = _torchray(net, images[:1], target, sal, "relu7", "fc8")
+        assert pearson(ours, ref) >= 0.99
+        assert (ours >= 0).all()
+
+
+@pytest.mark.slow
+def test_excitation_backprop_matches_torchray_vgg16():
+    torch.manual_seed(0)
+    vgg = torchvision.models.vgg16(weights=None).eval()
+    x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    before = snapshot(vgg)
+    for target in (1, 517):
+        ours = xnb.attribute(vgg, x, "excitation_backprop", target=target, saliency_layer="features.23",
+                             resize=False)
+        assert ours.shape == (1, 14, 14)
+        assert pearson(ours, _torchray(vgg, x, target, "features.23")) >= 0.99
+        ours = xnb.attribute(vgg, x, "contrastive_excitation_backprop", target=target,
+                             saliency_layer="features.23", resize=False)
+        # default contrast layer is relu7 = classifier.4, the input of the last linear layer
+        ref = _torchray(vgg, x, target, "features.23", "classifier.4", "classifier.6")
+        assert pearson(ours, ref) >= 0.99
+    assert_unchanged(vgg, before)
+
+
+def test_lrp_alpha1beta0_is_proportional_to_excitation_backprop(net, images):
+    eb = xnb.attribute(net, images[:1], "excitation_backprop", target=1, raw=True)
+    lrp = xnb.attribute(net, images[:1], "lrp", target=1, raw=True, rule="alpha1beta0")
+    assert pearson(eb, lrp) >= 0.999
+
+
+def test_lrp_epsilon_conserves_relevance_without_biases():
+    torch.manual_seed(0)
+    m = SmallVGG().eval()
+    with torch.no_grad():
+        for mod in m.modules():
+            if getattr(mod, "bias", None) is not None:
+                mod.bias.zero_()
+    x = torch.rand(2, 3, 64, 64)
+    r = xnb.attribute(m, x, "lrp", target=[0, 1], raw=True)
+    score = xnb.explained_score(m, x, target=[0, 1])
+    assert torch.allclose(r.sum((1, 2, 3)), score, rtol=1e-3, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- our rules vs Captum
+
+
+@pytest.mark.parametrize("method", ["guided_backprop", "deconvnet", "saliency", "input_x_gradient"])
+def test_rule_engine_equals_captum(net, images, method):
+    from xnb.attribution import _Selection, _captum_input_signal, _rule_signal
+
+    sel = _Selection("target", [1, 2, 3], None, None)
+    ours = _rule_signal(method, net, images, sel, {}, None)
+    ref = _captum_input_signal(method, net, images, sel, {})
+    assert torch.allclose(ours, ref, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- batched unit heatmaps
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "contrastive_excitation_backprop"])
+def test_batched_channels_equal_one_at_a_time(net64, images, method):
+    # (contrastive EB explains classes only: see test_bad_inputs)
+    chans = [0, 7, 13]
+    kw = {"n_steps": 8} if method == "integrated_gradients" else {}
+    x = images[:2].double()
+    many = xnb.attribute(net64, x, method, layer="conv3", channel=chans, **kw)
+    assert many.shape == (2, 3, 64, 64)
+    for j, c in enumerate(chans):
+        one = xnb.attribute(net64, x, method, layer="conv3", channel=c, **kw)
+        assert torch.allclose(many[:, j], one, atol=1e-10, rtol=1e-8), (method, c)
+
+
+def test_batched_neurons_equal_one_at_a_time(net, net64, images):
+    units = [(3, 2, 2), (10, 5, 1)]
+    many = xnb.attribute(net64, images[:1].double(), "guided_backprop", layer="conv3", neuron=units)
+    for j, u in enumerate(units):
+        one = xnb.attribute(net64, images[:1].double(), "guided_backprop", layer="conv3", neuron=u)
+        assert torch.allclose(many[:, j], one, atol=1e-10)
+    fc = xnb.attribute(net64, images[:1].double(), "saliency", layer="fc6", neuron=[4, 9])
+    assert fc.shape == (1, 2, 64, 64)
+    # an FC unit's saliency is the gradient of that unit: check one against autograd
+    x = images[:1].double().requires_grad_(True)
+    with xnb.capture(net64, "fc6") as cap:
+        net64(x)
+    (g,) = torch.autograd.grad(cap["fc6"][0, 9], x)
+    assert torch.allclose(fc[0, 1], g[0].abs().amax(0), atol=1e-6)
+
+
+def test_channel_energy_seed_is_the_activation(net, images):
+    # d/dx ½‖a_c‖² = J^T a_c: the deconvnet seed of Zeiler & Fergus
+    x = images[:1].clone().requires_grad_(True)
+    with xnb.capture(net, "conv2") as cap:
+        net(x)
+    a = cap["conv2"][0, 5]
+    (g,) = torch.autograd.grad(0.5 * (a * a).sum(), x)
+    ours = xnb.attribute(net, images[:1], "saliency", layer="conv2", channel=5, channel_score="energy", raw=True)
+    assert torch.allclose(ours, g, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- in-place and reused ReLUs
+
+
+class Residual(nn.Module):
+    """A tiny ResNet-style net; ``reuse=True`` calls one in-place ReLU module three times (as torchvision's
+    ResNet does); ``reuse=False`` is its twin with separate, out-of-place ReLUs."""
+
+    def __init__(self, reuse: bool):
+        super().__init__()
+        self.reuse = reuse
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.conv3 = nn.Conv2d(8, 8, 3, padding=1)
+        if reuse:
+            self.relu = nn.ReLU(inplace=True)
+        else:
+            self.relu_a, self.relu_b, self.relu_c = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(8, 4)
+
+    def _relu(self, i, x):
+        return self.relu(x) if self.reuse else (self.relu_a, self.relu_b, self.relu_c)[i](x)
+
+    def forward(self, x):
+        x = self._relu(0, self.conv1(x))
+        y = self._relu(1, self.conv2(x))
+        y = self.conv3(y) + x
+        return self.fc(self.flatten(self.pool(self._relu(2, y))))
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "lrp"])
+def test_inplace_and_reused_relu_match_twin(method):
+    torch.manual_seed(0)
+    a = Residual(reuse=True).eval()
+    b = Residual(reuse=False).eval()
+    b.load_state_dict(a.state_dict(), strict=False)
+    x = torch.rand(2, 3, 16, 16)
+    kw = {"n_steps": 8} if method == "integrated_gradients" else {}
+    before = snapshot(a)
+    ha = xnb.attribute(a, x, method, target=[1, 2], **kw)
+    hb = xnb.attribute(b, x, method, target=[1, 2], **kw)
+    assert torch.allclose(ha, hb, atol=1e-5), method
+    ua = xnb.attribute(a, x, method if method != "contrastive_excitation_backprop" else "excitation_backprop",
+                       layer="conv3", channel=[1, 2], **kw)
+    ub = xnb.attribute(b, x, method if method != "contrastive_excitation_backprop" else "excitation_backprop",
+                       layer="conv3", channel=[1, 2], **kw)
+    assert torch.allclose(ua, ub, atol=1e-5), method
+    assert_unchanged(a, before)
+
+
+def test_torchvision_resnet18_runs_and_is_left_unchanged():
+    m = torchvision.models.resnet18(weights=None).eval()
+    x = torch.rand(1, 3, 64, 64)
+    before = snapshot(m)
+    for method in ("guided_backprop", "deconvnet", "excitation_backprop", "gradcam", "saliency"):
+        h = xnb.attribute(m, x, method, target=3)
+        assert h.shape == (1, 64, 64) and torch.isfinite(h).all()
+    assert_unchanged(m, before)
+
+
+# --------------------------------------------------------------------------- the model is left as it was
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_leaves_the_model_unchanged(method, images):
+    torch.manual_seed(0)
+    m = SmallVGG()
+    m.train()  # also the training flag must come back
+    m.conv1.weight.requires_grad_(False)
+    before = snapshot(m)
+    kw = {"n_steps": 4} if method == "integrated_gradients" else {}
+    xnb.attribute(m, images[:2], method, target=[0, 1], **kw)
+    assert_unchanged(m, before)
+    if method != "contrastive_excitation_backprop":
+        xnb.attribute(m, images[:1], method, layer="conv3", channel=[0, 1], **kw)
+        assert_unchanged(m, before)
+    for bad in (dict(target=99), dict(layer="conv3", channel=500), dict(target=0, reduce="nope")):
+        with pytest.raises((ValueError, TypeError)):
+            xnb.attribute(m, images[:1], method, **bad)
+        assert_unchanged(m, before)
+    # an error raised mid-backward (inside a tensor hook) must not leave hooks behind either
+    with pytest.raises(ValueError):
+        xnb.attribute(m, images[:1], method, target=0, saliency_layer="fc6")
+    assert_unchanged(m, before)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_saliency_layer_and_resize(net, images):
+    h = xnb.attribute(net, images[:2], "excitation_backprop", target=[0, 1], saliency_layer="pool2", resize=False)
+    assert h.shape == (2, 16, 16)
+    up = xnb.attribute(net, images[:2], "excitation_backprop", target=[0, 1], saliency_layer="pool2")
+    assert up.shape == (2, 64, 64)
+    raw = xnb.attribute(net, images[:2], "guided_backprop", target=[0, 1], saliency_layer="conv3", raw=True)
+    assert raw.shape == (2, 64, 8, 8)
+    gb_layer = xnb.attribute(net, images[:2], "guided_backprop", target=[0, 1], saliency_layer="conv3",
+                             resize=False)
+    assert torch.allclose(gb_layer, raw.sum(1))
+
+
+def test_batch_size_chunks_give_the_same_maps(net64, images):
+    x = images.double()
+    a = xnb.attribute(net64, x, "guided_backprop", layer="conv4", channel=[1, 2, 3, 4])
+    b = xnb.attribute(net64, x, "guided_backprop", layer="conv4", channel=[1, 2, 3, 4], batch_size=5)
+    assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_default_target_is_the_prediction(net, images):
+    pred = net(images).argmax(1)
+    assert torch.allclose(xnb.attribute(net, images, "saliency"),
+                          xnb.attribute(net, images, "saliency", target=pred.tolist()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_inputs_and_outputs_stay_on_device(images):
+    m = SmallVGG().cuda().eval()
+    for method in METHODS:
+        h = xnb.attribute(m, images[:2], method, target=[0, 1])
+        assert h.device.type == "cuda"
+        ref = xnb.attribute(m.cpu(), images[:2], method, target=[0, 1])
+        m.cuda()
+        assert torch.allclose(h.cpu(), ref, atol=1e-4, rtol=1e-3), method
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs(net, images):
+    x = images[:1]
+    cases = [
+        (dict(method="nope", target=0), ValueError, r"method: unknown method 'nope'; valid methods: saliency"),
+        (dict(method="saliency", target=6), ValueError, r"target: 6 is out of range; the model has 6 outputs"),
+        (dict(method="saliency", layer="conv3", channel=64), ValueError, r"channel: 64 .* 'conv3' has 64 channels"),
+        (dict(method="saliency", layer="conv3", neuron=(0, 9, 0)), ValueError, r"neuron: .*out of range"),
+        (dict(method="saliency", layer="conv3", neuron=(0, 1)), ValueError, r"neuron: index .* 2 entries"),
+        (dict(method="saliency", channel=1), ValueError, r"layer: channel= and neuron= need layer="),
+        (dict(method="saliency", target=0, layer="conv3", channel=1), ValueError, r"target: give either"),
+        (dict(method="saliency", target=0, colour="x"), ValueError, r"options: unknown option"),
+        (dict(method="saliency", target=0, reduce="mean"), ValueError, r"reduce: unknown value 'mean'"),
+        (dict(method="contrastive_excitation_backprop", layer="conv3", channel=1), ValueError,
+         r"explains output classes"),
+        (dict(method="saliency", target=0, fix_stride=True), ValueError, r"fix_stride: only for"),
+        (dict(method="saliency", target=[0, 1]), TypeError, r"target: expected an int or a sequence of 1"),
+    ]
+    for kw, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            xnb.attribute(net, x, **kw)
+    with pytest.raises(ValueError, match=r"x: expected images of shape \[N,C,H,W\]"):
+        xnb.attribute(net, torch.rand(64, 64), "saliency", target=0)
+    with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
+        xnb.attribute(net, torch.zeros(1, 3, 64, 64, dtype=torch.uint8), "saliency", target=0)
+    bad = images[:1].clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="x: contains NaN or inf"):
+        xnb.attribute(net, bad, "saliency", target=0)
+    with pytest.raises(ValueError, match="x: the model expects 3 input channels, got 1"):
+        xnb.attribute(net, torch.rand(1, 1, 64, 64), "saliency", target=0)
+    with pytest.raises(ValueError, match="saliency_layer: 'fc6' outputs a flat vector"):
+        xnb.attribute(net, x, "excitation_backprop", target=0, saliency_layer="fc6")
+    with pytest.raises(TypeError, match="model: expected a torch.nn.Module"):
+        xnb.attribute("vgg", x, "saliency", target=0)

@@ -1,0 +1,25 @@
+"""xnb — explore and teach how convolutional image classifiers decide.
+
+The core: :func:`layers`, :func:`capture`, :func:`attribute` (Captum-backed heatmaps for classes and
+internal units), :mod:`xnb.viz` (rendering), :mod:`xnb.widgets` (live explorers), :mod:`xnb.data`
+(embedded datasets with ground truth) and :mod:`xnb.models` (small CNNs with shipped weights).
+"""
+from __future__ import annotations
+
+import importlib
+
+from .layers import LayerInfo, capture, layers
+from .attribution import METHODS, attribute, explained_score
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {"data", "models", "viz", "widgets", "metrics", "srae", "additive", "mulasso", "resample",
+               "sevec"}
+
+__all__ = ["layers", "capture", "attribute", "explained_score", "METHODS", "LayerInfo", *sorted(_SUBMODULES)]
+
+
+def __getattr__(name):  # lazy submodules: `import xnb` stays fast
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'xnb' has no attribute {name!r}")

@@ -1,0 +1,608 @@
+"""``xnb.attribute``: heatmaps for an output class or an internal unit, on Captum.
+
+Where Captum has the method it does the work (Saliency, InputXGradient, IntegratedGradients,
+GuidedBackprop, Deconvolution, LayerGradCam, LRP and the Neuron* variants); :mod:`xnb.rules` adds
+what Captum lacks: excitation backprop (MWP) and contrastive excitation backprop (c-MWP), the backward
+signal read at an internal layer (``saliency_layer=``) and the stride fix of deconvnet/guided
+backprop (``fix_stride=True``, see :mod:`xnb.rules`).
+
+Batched unit heatmaps: ``channel=[c1, ..., ck]`` (or ``neuron=[...]``) repeats each image k times in
+one batch and selects a different unit per row, so all k maps come from one forward and one backward
+pass; they equal the one-at-a-time maps.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._check import check_images, check_int, model_device
+from .layers import capture, get_layer, layers as _layers
+from .rules import Composite, excitation_rules, relu_rules
+
+__all__ = ["attribute", "METHODS", "explained_score"]
+
+#: method name -> one-line description
+METHODS: dict[str, str] = {
+    "saliency": "gradient of the score w.r.t. the input (Simonyan et al. 2014); Captum Saliency",
+    "input_x_gradient": "input × gradient; Captum InputXGradient",
+    "integrated_gradients": "integrated gradients (Sundararajan et al. 2017); Captum IntegratedGradients",
+    "guided_backprop": "guided backpropagation (Springenberg et al. 2015); Captum GuidedBackprop",
+    "deconvnet": "deconvnet (Zeiler & Fergus 2014); Captum Deconvolution",
+    "gradcam": "Grad-CAM (Selvaraju et al. 2017) at a conv layer; Captum LayerGradCam",
+    "lrp": "layer-wise relevance propagation (Bach et al. 2015); Captum LRP",
+    "excitation_backprop": "marginal winning probability (Zhang et al. 2016)",
+    "contrastive_excitation_backprop": "contrastive marginal winning probability, c-MWP (Zhang et al. 2016)",
+}
+
+# How the raw input-space signal [C,H,W] becomes a heatmap [H,W] by default.
+_DEFAULT_REDUCE = {
+    "saliency": "max_abs",
+    "input_x_gradient": "sum",
+    "integrated_gradients": "sum",
+    "guided_backprop": "l2",
+    "deconvnet": "l2",
+    "gradcam": "sum",
+    "lrp": "sum",
+    "excitation_backprop": "sum",
+    "contrastive_excitation_backprop": "pos_sum",
+}
+_REDUCE = ("sum", "pos_sum", "abs_sum", "max_abs", "l2", "pos_l2")
+
+_COMMON_OPTIONS = {"raw", "resize", "saliency_layer", "reduce", "batch_size", "channel_score",
+                   "fix_stride"}
+_METHOD_OPTIONS = {
+    "integrated_gradients": {"baselines", "n_steps", "internal_batch_size"},
+    "lrp": {"rule", "epsilon"},
+    "contrastive_excitation_backprop": {"contrast_layer", "classifier_layer"},
+    "gradcam": {"relu"},
+}
+
+
+# --------------------------------------------------------------------------- selection of what is explained
+
+
+class _Selection:
+    """What each row of the (repeated) batch explains: a class (``kind="target"``) or a unit of
+    ``layer`` (``kind="channel"``/``"neuron"``); ``index`` has one entry per row."""
+
+    def __init__(self, kind: str, index: list, layer: str | None, module: nn.Module | None,
+                 channel_score: str = "sum"):
+        self.kind = kind
+        self.index = index
+        self.layer = layer
+        self.module = module
+        self.channel_score = channel_score
+
+    def score(self, out: torch.Tensor) -> torch.Tensor:
+        """Per-row scalar from the model output (targets) or the layer output (units): [R]."""
+        rows = out.shape[0]
+        b = len(self.index)
+        # Captum's IG evaluates the batch several times over (step-major): row r explains index[r % b].
+        r = torch.arange(rows, device=out.device) % b
+        if self.kind == "target":
+            if out.ndim != 2:
+                out = out.reshape(rows, -1)
+            t = torch.as_tensor(self.index, device=out.device)[r]
+            return out[torch.arange(rows, device=out.device), t]
+        if self.kind == "channel":
+            c = torch.as_tensor(self.index, device=out.device)[r]
+            a = out[torch.arange(rows, device=out.device), c]
+            a = a.reshape(rows, -1)
+            if self.channel_score == "energy":
+                return 0.5 * (a * a).sum(1)  # gradient seed = the activation map itself (Zeiler)
+            return a.sum(1)
+        # neuron
+        idx = torch.as_tensor(self.index, device=out.device)  # [b, d]
+        flat = out.reshape(rows, -1)
+        lin = torch.as_tensor(np.ravel_multi_index(idx.T.cpu().numpy(), tuple(out.shape[1:])),
+                              device=out.device)[r]
+        return flat[torch.arange(rows, device=out.device), lin]
+
+
+def explained_score(model, x, target=None, layer=None, channel=None, neuron=None,
+                    channel_score: str = "sum") -> torch.Tensor:
+    """The scalar(s) :func:`attribute` explains, evaluated on ``x`` ([N] or [N,k]): a class logit or a
+    unit's value (a whole channel's sum). Useful to check completeness (e.g. LRP, IG)."""
+    x = check_images(x)
+    sel, n, k, many = _make_selection(model, x, target, layer, channel, neuron, channel_score)
+    xr = x.to(model_device(model)).repeat_interleave(k, 0) if k > 1 else x.to(model_device(model))
+    with torch.no_grad():
+        if sel.kind == "target":
+            out = model(xr)
+        else:
+            with capture(model, sel.layer) as cap:
+                model(xr)
+            out = cap[sel.layer]
+        s = sel.score(out)
+    return s.reshape(n, k) if many else s
+
+
+def _as_index_list(value, name: str, n: int) -> list:
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
+        return [int(value)] * n
+    if isinstance(value, (list, tuple)) and len(value) == n and all(
+            isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool) for v in value):
+        return [int(v) for v in value]
+    raise TypeError(f"{name}: expected an int or a sequence of {n} ints (one per image), got {value!r}")
+
+
+def _make_selection(model, x, target, layer, channel, neuron, channel_score):
+    """Returns (selection over the repeated batch, N, k units per image, whether a list was given)."""
+    n = x.shape[0]
+    if channel_score not in ("sum", "energy"):
+        raise ValueError(f"channel_score: unknown value {channel_score!r}; allowed: 'sum', 'energy'")
+    if layer is None:
+        if channel is not None or neuron is not None:
+            raise ValueError("layer: channel= and neuron= need layer= (the layer the unit belongs to)")
+        if target is None:
+            with torch.no_grad():
+                target = model(x.to(model_device(model))).argmax(1).tolist()
+        t = _as_index_list(target, "target", n)
+        n_out = _output_size(model, x)
+        bad = [v for v in t if not 0 <= v < n_out]
+        if bad:
+            raise ValueError(f"target: {bad[0]} is out of range; the model has {n_out} outputs "
+                             f"(0..{n_out - 1})")
+        return _Selection("target", t, None, None), n, 1, False
+    if target is not None:
+        raise ValueError("target: give either target= (an output class) or layer= with channel=/neuron= "
+                         "(an internal unit), not both")
+    name, module = get_layer(model, layer)
+    if (channel is None) == (neuron is None):
+        raise ValueError("channel, neuron: with layer= give exactly one of channel= (a whole channel) or "
+                         "neuron= (one unit, e.g. (c, h, w) or an FC unit index)")
+    shape = _layer_shape(model, name, x)
+    if channel is not None:
+        chans = channel.tolist() if isinstance(channel, (torch.Tensor, np.ndarray)) else channel
+        many = isinstance(chans, (list, tuple))
+        chans = list(chans) if many else [chans]
+        if not chans:
+            raise ValueError("channel: empty list")
+        for c in chans:
+            check_int(c, "channel")
+            if not 0 <= int(c) < shape[0]:
+                raise ValueError(f"channel: {c} is out of range; layer {name!r} has {shape[0]} channels "
+                                 f"(0..{shape[0] - 1})")
+        k = len(chans)
+        index = [int(c) for _ in range(n) for c in chans]
+        return _Selection("channel", index, name, module, channel_score), n, k, many
+    # neuron
+    many = isinstance(neuron, list) or (isinstance(neuron, (torch.Tensor, np.ndarray)) and np.ndim(neuron) == 2)
+    items = list(neuron.tolist() if isinstance(neuron, (torch.Tensor, np.ndarray)) else neuron) if many \
+        else [neuron]
+    norm = []
+    for u in items:
+        u = (u,) if isinstance(u, (numbers.Integral, np.integer)) else tuple(u)
+        if len(u) != len(shape):
+            raise ValueError(f"neuron: index {u} has {len(u)} entries but layer {name!r} outputs shape "
+                             f"{tuple(shape)} (give one index per dimension)")
+        for i, (v, s) in enumerate(zip(u, shape)):
+            check_int(v, "neuron")
+            if not 0 <= int(v) < s:
+                raise ValueError(f"neuron: index {u} is out of range for layer {name!r} with output shape "
+                                 f"{tuple(shape)}")
+        norm.append(tuple(int(v) for v in u))
+    k = len(norm)
+    index = [u for _ in range(n) for u in norm]
+    return _Selection("neuron", index, name, module), n, k, many
+
+
+def _output_size(model, x) -> int:
+    key = ("out", tuple(x.shape[1:]))
+    cache = _shape_cache(model)
+    if key not in cache:
+        with torch.no_grad():
+            cache[key] = int(np.prod(model(x[:1].to(model_device(model))).shape[1:]))
+    return cache[key]
+
+
+def _layer_shape(model, name, x) -> tuple:
+    key = (name, tuple(x.shape[1:]))
+    cache = _shape_cache(model)
+    if key not in cache:
+        with capture(model, name, detach=True) as cap, torch.no_grad():
+            model(x[:1].to(model_device(model)))
+        if name not in cap:
+            raise ValueError(f"layer: {name!r} is not called in the model's forward pass")
+        cache[key] = tuple(cap[name].shape[1:])
+    return cache[key]
+
+
+# Shapes per (model, input shape), kept outside the model so the model is not changed.
+import weakref
+
+_SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def _shape_cache(model) -> dict:
+    return _SHAPES.setdefault(model, {})
+
+
+# --------------------------------------------------------------------------- model state guard
+
+
+class _Guard:
+    """Eval mode and no parameter gradients during a call; everything restored afterwards."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def __enter__(self):
+        self.training = self.model.training
+        self.req = [p.requires_grad for p in self.model.parameters()]
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        return self
+
+    def __exit__(self, *exc):
+        for p, r in zip(self.model.parameters(), self.req):
+            p.requires_grad_(r)
+        self.model.train(self.training)
+        return False
+
+
+class _ScoreHead(nn.Module):
+    """Wraps a model so its output is the per-row explained scalar [R, 1] (used for Captum classes that
+    explain a model output: LRP and Grad-CAM of internal units)."""
+
+    def __init__(self, model: nn.Module, sel: _Selection):
+        super().__init__()
+        self.model = model
+        self.sel = sel
+
+    def forward(self, x):
+        if self.sel.kind == "target":
+            return self.sel.score(self.model(x)).unsqueeze(1)
+        with capture(self.model, self.sel.layer) as cap:
+            self.model(x)
+        return self.sel.score(cap[self.sel.layer]).unsqueeze(1)
+
+
+# --------------------------------------------------------------------------- the methods
+
+
+def _captum_input_signal(method, model, x, sel: _Selection, opts) -> torch.Tensor:
+    """Input-space signal [R,C,H,W] through Captum."""
+    from captum import attr as ca
+
+    unit = sel.kind != "target"
+    target = None if unit else sel.index
+    selector = sel.score  # Captum's neuron_selector may be a callable on the layer output
+    if method in ("saliency", "input_x_gradient"):
+        if unit:
+            g = ca.NeuronGradient(model, sel.module).attribute(x, neuron_selector=selector)
+            return g * x if method == "input_x_gradient" else g
+        if method == "saliency":
+            return ca.Saliency(model).attribute(x, target=target, abs=False)
+        return ca.InputXGradient(model).attribute(x, target=target)
+    if method == "integrated_gradients":
+        kw = dict(baselines=opts.get("baselines", None), n_steps=opts.get("n_steps", 32),
+                  internal_batch_size=opts.get("internal_batch_size", None))
+        if unit:
+            return ca.NeuronIntegratedGradients(model, sel.module).attribute(x, neuron_selector=selector, **kw)
+        return ca.IntegratedGradients(model).attribute(x, target=target, **kw)
+    if method == "guided_backprop":
+        if unit:
+            return ca.NeuronGuidedBackprop(model, sel.module).attribute(x, neuron_selector=selector)
+        return ca.GuidedBackprop(model).attribute(x, target=target)
+    if method == "deconvnet":
+        if unit:
+            return ca.NeuronDeconvolution(model, sel.module).attribute(x, neuron_selector=selector)
+        return ca.Deconvolution(model).attribute(x, target=target)
+    if method == "lrp":
+        return _captum_lrp(model, x, sel, opts, layer=None)
+    raise AssertionError(method)
+
+
+def _lrp_rules(root: nn.Module, rule: str, epsilon: float):
+    """Rules for Captum's LRP: Flatten (which Captum has no default for) passes relevance unchanged;
+    ``rule="alpha1beta0"`` puts Alpha1_Beta0 without bias on conv/linear layers (= MWP per layer)."""
+    from captum.attr._utils import lrp_rules as R
+
+    class _Reshape(R.PropagationRule):
+        """Relevance passes a reshape unchanged (Captum's IdentityRule breaks on Flatten: it hands
+        back the output-shaped relevance as the input's)."""
+
+        def forward_hook(self, module, inputs, outputs):
+            return None
+
+        def forward_hook_weights(self, module, inputs, outputs):
+            return None
+
+        def forward_pre_hook_activations(self, module, inputs):
+            return None
+
+        def _manipulate_weights(self, module, inputs, outputs):
+            return None
+
+    added = []
+    for m in root.modules():
+        if any(True for _ in m.children()) or hasattr(m, "rule"):
+            continue
+        if isinstance(m, (nn.Flatten, nn.Identity)):
+            m.rule = _Reshape()
+        elif rule == "alpha1beta0" and isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.rule = R.Alpha1_Beta0_Rule(set_bias_to_zero=True)
+        elif rule == "epsilon" and isinstance(m, (nn.Conv2d, nn.Linear)) and epsilon != 1e-9:
+            m.rule = R.EpsilonRule(epsilon=epsilon)
+        else:
+            continue
+        added.append(m)
+    return added
+
+
+def _captum_lrp(model, x, sel, opts, layer):
+    from captum import attr as ca
+
+    rule = opts.get("rule", "epsilon")
+    if rule not in ("epsilon", "alpha1beta0"):
+        raise ValueError(f"rule: unknown LRP rule {rule!r}; allowed: 'epsilon', 'alpha1beta0'")
+    head = _ScoreHead(model, sel)
+    had_acts = {m for m in model.modules() if hasattr(m, "activations")}
+    added = _lrp_rules(model, rule, float(opts.get("epsilon", 1e-9)))
+    try:
+        if layer is None:
+            return ca.LRP(head).attribute(x, target=0)
+        return ca.LayerLRP(head, layer).attribute(x, target=0)
+    except TypeError as exc:
+        raise ValueError(f"method: 'lrp' cannot handle this model: {exc}. Captum's LRP supports "
+                         f"Conv2d, Linear, pooling, BatchNorm2d, ReLU, Dropout and Tanh layers only.") from None
+    finally:
+        for m in added:  # Captum deletes rules it used; make sure none we set is left
+            if hasattr(m, "rule"):
+                del m.rule
+        for m in model.modules():  # Captum 0.9 leaves `activations` dicts on the layers it used
+            if hasattr(m, "activations") and m not in had_acts:
+                del m.activations
+
+
+def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
+    """Backward signal [R, ...] at the input (``read_at=None``) or at layer ``read_at``'s output, with
+    xnb's rules (excitation backprop, guided backprop, deconvnet, plain gradient)."""
+    rules = []
+    if method in ("excitation_backprop", "contrastive_excitation_backprop"):
+        flip = {"on": False}
+        classifier = opts.get("_classifier_module")
+        rules = excitation_rules(negate=(lambda m: flip["on"] and m is classifier) if classifier else None)
+    elif method == "guided_backprop":
+        rules = relu_rules("guided")
+    elif method == "deconvnet":
+        rules = relu_rules("deconvnet")
+    if opts.get("fix_stride"):
+        from .rules import stride_fix_rules
+        rules = stride_fix_rules() + rules
+
+    x = x.detach().requires_grad_(True)
+    held: dict[str, torch.Tensor] = {}
+    with Composite(model, rules) as comp:
+        def keep(key):
+            def hook(mod, inputs, output):
+                held[key] = output
+            return hook
+
+        if read_at is not None:
+            comp.add_forward_hook(dict(model.named_modules())[read_at], keep("saliency"))
+        if sel.kind != "target":
+            comp.add_forward_hook(sel.module, keep("unit"))
+        contrast_name = opts.get("_contrast_layer")
+        if contrast_name is not None:
+            comp.add_forward_hook(dict(model.named_modules())[contrast_name], keep("contrast"))
+        out = model(x)
+        score = sel.score(out if sel.kind == "target" else held["unit"]).sum()
+        wrt = held["saliency"] if read_at is not None else x
+        if method == "contrastive_excitation_backprop":
+            c = held["contrast"]
+            flip["on"] = True
+            (dual,) = torch.autograd.grad(score, c, retain_graph=True)
+            flip["on"] = False
+            handle = c.register_hook(lambda g: g - dual)
+            try:
+                (sig,) = torch.autograd.grad(score, wrt)
+            finally:
+                handle.remove()
+        else:
+            (sig,) = torch.autograd.grad(score, wrt)
+        if method == "input_x_gradient":
+            sig = sig * wrt.detach()
+    return sig.detach()
+
+
+def _gradcam(model, x, sel, opts, layer_name):
+    from captum import attr as ca
+
+    module = dict(model.named_modules())[layer_name]
+    relu = bool(opts.get("relu", True))
+    if sel.kind == "target":
+        return ca.LayerGradCam(model, module).attribute(x, target=sel.index, relu_attributions=relu)
+    head = _ScoreHead(model, sel)
+    return ca.LayerGradCam(head, module).attribute(x, target=0, relu_attributions=relu)
+
+
+def _default_gradcam_layer(model, unit_layer: str | None) -> str:
+    """The last conv layer (for a unit: the last one at or before the unit's layer)."""
+    infos = _layers(model)
+    if unit_layer is not None:
+        names = [i.name for i in infos]
+        if unit_layer in names:
+            infos = infos[:names.index(unit_layer) + 1]
+    convs = [i.name for i in infos if i.kind == "conv"]
+    if not convs:
+        raise ValueError("method: 'gradcam' needs a conv layer (at or before the explained unit); "
+                         "this model has none")
+    return convs[-1]
+
+
+def _default_contrast(model) -> tuple[str, str]:
+    """(contrast layer, classifier layer): the input of the last linear layer, as relu7 is for VGG16."""
+    named = [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
+    lin = [i for i, (n, m) in enumerate(named) if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    if not lin:
+        raise ValueError("method: contrastive excitation backprop needs a final linear/conv layer")
+    last = lin[-1]
+    for j in range(last - 1, -1, -1):  # skip dropout/flatten/identity back to the producing layer
+        n, m = named[j]
+        if not isinstance(m, (nn.Dropout, nn.Flatten, nn.Identity)):
+            return n, named[last][0]
+    raise ValueError("method: could not find a contrast layer before the classifier; pass contrast_layer=")
+
+
+def _reduce(sig: torch.Tensor, how: str) -> torch.Tensor:
+    """[R,C,H,W] -> [R,H,W]."""
+    if how == "sum":
+        return sig.sum(1)
+    if how == "pos_sum":
+        return sig.sum(1).clamp(min=0)
+    if how == "abs_sum":
+        return sig.abs().sum(1)
+    if how == "max_abs":
+        return sig.abs().amax(1)
+    if how == "l2":
+        return sig.norm(dim=1)
+    if how == "pos_l2":
+        return sig.clamp(min=0).norm(dim=1)
+    raise AssertionError(how)
+
+
+def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer=None, channel=None,
+              neuron=None, **options) -> torch.Tensor:
+    """Heatmaps explaining an output class or an internal unit.
+
+    Parameters
+    ----------
+    model : the network (left exactly as it was: parameters, buffers, hooks, ``training`` flag).
+    x : images [N,C,H,W] (or one [C,H,W]); moved to the model's device; output stays there.
+    method : one of :data:`METHODS`.
+    target : output class per image (int or N ints); default: the predicted class.
+    layer, channel, neuron : explain an internal unit instead: ``layer`` plus a whole ``channel`` (int,
+        or a list for k maps at once) or one ``neuron`` (an index tuple like (c, h, w), an FC unit's int,
+        or a list of them).
+    **options :
+        ``raw=False`` — return the raw signed signal ([N,C,H,W] at the input, or at ``saliency_layer``)
+        instead of a heatmap; ``resize=True`` — upsample maps read at a layer to the input size
+        (bilinear); ``saliency_layer=None`` — read the backward signal at this layer's output (channel
+        sum) instead of at the input, e.g. ``"pool4"`` (for ``gradcam`` it is the Grad-CAM layer,
+        default: the last conv); ``reduce=`` — how channels become a map: one of ``"sum"``,
+        ``"pos_sum"``, ``"abs_sum"``, ``"max_abs"``, ``"l2"``, ``"pos_l2"`` (default per method);
+        ``batch_size=None`` — rows per backward pass; ``channel_score="sum"`` — a channel's score is the
+        sum of its map (Captum's convention) or ``"energy"``, ½‖map‖², whose gradient seed is the
+        activation map itself (Zeiler & Fergus); ``fix_stride=False`` — the µ-Lasso stride fix
+        (deconvnet / guided_backprop).
+        integrated_gradients: ``baselines``, ``n_steps=32``, ``internal_batch_size``.
+        lrp: ``rule="epsilon"`` or ``"alpha1beta0"``, ``epsilon``.
+        gradcam: ``relu=True``.
+        contrastive_excitation_backprop: ``contrast_layer=`` (default: the input of the last linear layer,
+        e.g. ``relu7``), ``classifier_layer=`` (default: the last linear layer).
+
+    Returns
+    -------
+    float tensor [N,H,W] (or [N,k,H,W] for a list of units), on the model's device.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method: unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    allowed = _COMMON_OPTIONS | _METHOD_OPTIONS.get(method, set())
+    unknown = set(options) - allowed
+    if unknown:
+        raise ValueError(f"options: unknown option(s) {sorted(unknown)} for method {method!r}; allowed: "
+                         f"{sorted(allowed)}")
+    x = check_images(x)
+    conv1 = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if conv1 is not None and x.shape[1] != conv1.in_channels:
+        raise ValueError(f"x: the model expects {conv1.in_channels} input channels, got {x.shape[1]} "
+                         f"(shape {tuple(x.shape)})")
+    device = model_device(model)
+    x = x.to(device=device, dtype=next(model.parameters()).dtype)
+
+    raw = bool(options.get("raw", False))
+    resize = options.get("resize", True)
+    reduce = options.get("reduce", _DEFAULT_REDUCE[method])
+    if reduce not in _REDUCE:
+        raise ValueError(f"reduce: unknown value {reduce!r}; allowed: {', '.join(_REDUCE)}")
+    fix_stride = bool(options.get("fix_stride", False))
+    if fix_stride and method not in ("deconvnet", "guided_backprop"):
+        raise ValueError(f"fix_stride: only for 'deconvnet' and 'guided_backprop', not {method!r}")
+    sal_layer = options.get("saliency_layer")
+    if sal_layer is not None:
+        sal_layer, _ = get_layer(model, sal_layer)
+    batch_size = options.get("batch_size")
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+
+    with _Guard(model), warnings.catch_warnings():
+        # Captum warns that it set requires_grad on the inputs and hooks on ReLUs: both are intended here
+        warnings.filterwarnings("ignore", message=r".*(did not already require gradients|Setting backward hooks)")
+        sel, n, k, many = _make_selection(model, x, target, layer, channel, neuron,
+                                          options.get("channel_score", "sum"))
+        opts = dict(options)
+        if method == "contrastive_excitation_backprop":
+            if sel.kind != "target":
+                raise ValueError("method: 'contrastive_excitation_backprop' explains output classes "
+                                 "(target=); for an internal unit use 'excitation_backprop'")
+            c_def, k_def = _default_contrast(model)
+            opts["_contrast_layer"] = get_layer(model, opts.get("contrast_layer") or c_def)[0]
+            opts["_classifier_module"] = get_layer(model, opts.get("classifier_layer") or k_def)[1]
+            if not isinstance(opts["_classifier_module"], (nn.Linear, nn.modules.conv._ConvNd)):
+                raise ValueError("classifier_layer: must be a linear or conv layer")
+        if method == "gradcam" and sal_layer is None:
+            sal_layer = _default_gradcam_layer(model, sel.layer)
+        if sal_layer is not None and sel.kind != "target" and sal_layer != sel.layer:
+            order = [nm for nm, _ in model.named_modules()]
+            if order.index(sal_layer) > order.index(sel.layer):
+                raise ValueError(f"saliency_layer: {sal_layer!r} comes after layer {sel.layer!r}; the unit "
+                                 f"does not depend on it (choose {sel.layer!r} or an earlier layer)")
+
+        xr = x.repeat_interleave(k, 0) if k > 1 else x
+        rows = xr.shape[0]
+        step = batch_size or rows
+        chunks = []
+        for i in range(0, rows, step):
+            sub = _Selection(sel.kind, sel.index[i:i + step], sel.layer, sel.module, sel.channel_score)
+            xi = xr[i:i + step]
+            if method == "gradcam":
+                sig = _gradcam(model, xi, sub, opts, sal_layer)
+            elif method == "lrp" and sal_layer is not None:
+                sig = _captum_lrp(model, xi, sub, opts, layer=dict(model.named_modules())[sal_layer])
+            elif method == "integrated_gradients" and sal_layer is not None:
+                from captum import attr as ca
+                head = _ScoreHead(model, sub)
+                sig = ca.LayerIntegratedGradients(head, dict(model.named_modules())[sal_layer]).attribute(
+                    xi, target=0, baselines=opts.get("baselines"), n_steps=opts.get("n_steps", 32),
+                    internal_batch_size=opts.get("internal_batch_size"))
+            elif method in ("excitation_backprop", "contrastive_excitation_backprop") or sal_layer is not None \
+                    or fix_stride:
+                sig = _rule_signal(method, model, xi, sub, opts, sal_layer)
+            else:
+                sig = _captum_input_signal(method, model, xi, sub, opts)
+            chunks.append(sig.detach())
+        sig = torch.cat(chunks)
+
+    if raw:
+        out = sig
+    else:
+        if sig.ndim == 2:  # a linear layer's signal: nothing spatial to show
+            raise ValueError(f"saliency_layer: {sal_layer!r} outputs a flat vector; choose a conv/pool "
+                             f"layer (or use raw=True)")
+        if method == "gradcam":
+            out = sig[:, 0]
+        elif sal_layer is not None:
+            out = sig.sum(1) if method != "contrastive_excitation_backprop" else sig.sum(1).clamp(min=0)
+        else:
+            out = _reduce(sig, reduce)
+        if resize and out.shape[-2:] != x.shape[-2:]:
+            out = F.interpolate(out.unsqueeze(1), size=x.shape[-2:], mode="bilinear",
+                                align_corners=False)[:, 0]
+    if many:
+        out = out.reshape(n, k, *out.shape[1:])
+    return out

@@ -1,0 +1,205 @@
+"""Modified backward passes, as rules attached to layers by forward hooks (Zennit's split of *rules*
+and *composites*, Captum's hook hygiene).
+
+A rule is a forward hook that swaps a layer's output for an identical tensor whose backward function
+is the rule's: e.g. the excitation-backprop rule for conv/linear layers, or the guided-backprop rule for
+ReLUs. :class:`Composite` attaches rules to every matching layer for the duration of a ``with`` block
+and removes every hook in ``finally``. Parameters are never touched: the contrastive pass of excitation
+backprop negates the classifier's weights inside the backward function, not in the model.
+
+These are what Captum lacks (excitation backprop and its contrastive version, signals read at an
+internal layer, the stride fix of the µ-Lasso paper); where Captum has a method, :func:`xnb.attribute`
+calls Captum.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd import Function
+
+__all__ = ["Composite", "excitation_rules", "relu_rules", "EB_EPS"]
+
+#: added to the denominator of the MWP normalisation (the value TorchRay and the Caffe code use)
+EB_EPS = 1e-20
+
+
+class _SwapBackward(Function):
+    """Forward: returns ``out`` unchanged. Backward: ``rule(x, grad) -> grad_x`` for the layer input."""
+
+    @staticmethod
+    def forward(ctx, x, out, rule):
+        ctx.save_for_backward(x)
+        ctx.rule = rule
+        return out.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return ctx.rule(x, grad), None, None
+
+
+def _positive_forward(module: nn.Module, negate: Callable[[], bool] | None):
+    """z = f(x, W⁺) without bias for a linear-type layer (conv, linear, average pool)."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        def f(x):
+            w = module.weight
+            w = (-w if negate is not None and negate() else w).clamp(min=0)
+            return module._conv_forward(x, w, None)
+    elif isinstance(module, nn.Linear):
+        def f(x):
+            w = module.weight
+            w = (-w if negate is not None and negate() else w).clamp(min=0)
+            return F.linear(x, w)
+    elif isinstance(module, (nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd)):
+        def f(x):
+            return module.forward(x)  # .forward, not __call__: no hooks re-entered
+    else:  # pragma: no cover - guarded by the caller
+        raise TypeError(type(module).__name__)
+    return f
+
+
+def _mwp_rule(f):
+    """Marginal winning probability (Zhang et al. 2016, eq. 6): g_in = x ⊙ W⁺ᵀ (g / (W⁺x))."""
+
+    def rule(x, grad):
+        with torch.enable_grad():
+            xd = x.detach().requires_grad_(True)
+            z = f(xd)
+            (g,) = torch.autograd.grad(z, xd, grad / (z + EB_EPS))
+        return g * x
+
+    return rule
+
+
+_EB_LINEAR = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.pooling._AvgPoolNd,
+              nn.modules.pooling._AdaptiveAvgPoolNd)
+
+
+class Composite:
+    """A set of rules attached to a model for the duration of a ``with`` block.
+
+    ``rules`` maps a predicate ``(name, module) -> bool`` to a rule factory
+    ``(name, module) -> hook-or-None``; the first matching predicate wins. Extra hooks (e.g. capturing
+    an output) can be added with :meth:`add_forward_hook` while the block is open; all are removed on
+    exit, also on error.
+    """
+
+    def __init__(self, model: nn.Module, rules=()):
+        self.model = model
+        self.rules = list(rules)
+        self._handles: list = []
+
+    def add_forward_hook(self, module: nn.Module, hook) -> None:
+        self._handles.append(module.register_forward_hook(hook))
+
+    def add_forward_pre_hook(self, module: nn.Module, hook) -> None:
+        self._handles.append(module.register_forward_pre_hook(hook))
+
+    def __enter__(self):
+        try:
+            for name, module in self.model.named_modules():
+                if any(True for _ in module.children()):
+                    continue
+                for predicate, factory in self.rules:
+                    if predicate(name, module):
+                        factory(self, name, module)
+                        break
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def remove(self):
+        while self._handles:
+            self._handles.pop().remove()
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+# --------------------------------------------------------------------------- excitation backprop
+
+
+def excitation_rules(negate: Callable[[nn.Module], bool] | None = None):
+    """Rules for excitation backprop: MWP on conv/linear/average-pool layers, identity through batch
+    norm (as TorchRay); max-pool and ReLU keep their ordinary gradients.
+
+    ``negate(module) -> bool`` is read at backward time: the contrastive pass flips the classifier's
+    weights this way without touching the parameters.
+    """
+
+    def eb_factory(comp: Composite, name, module):
+        neg = (lambda m=module: negate(m)) if negate is not None else None
+        rule = _mwp_rule(_positive_forward(module, neg))
+
+        def hook(mod, inputs, output):
+            return _SwapBackward.apply(inputs[0], output, rule)
+
+        comp.add_forward_hook(module, hook)
+
+    def bn_factory(comp: Composite, name, module):
+        def hook(mod, inputs, output):
+            return _SwapBackward.apply(inputs[0], output, lambda x, g: g)
+
+        comp.add_forward_hook(module, hook)
+
+    return [
+        (lambda n, m: isinstance(m, _EB_LINEAR), eb_factory),
+        (lambda n, m: isinstance(m, nn.modules.batchnorm._BatchNorm), bn_factory),
+    ]
+
+
+# --------------------------------------------------------------------------- guided backprop / deconvnet
+
+
+def relu_rules(mode: str):
+    """ReLU rules: ``"guided"`` passes ``relu(g)`` where the forward input was positive (Springenberg
+    et al.); ``"deconvnet"`` passes ``relu(g)`` regardless of the forward input (Zeiler & Fergus).
+    In-place ReLUs are handled by cloning their input in a pre-hook, so the rule sees the value
+    before the in-place write; reused ReLU modules work since every call is hooked anew."""
+    if mode not in ("guided", "deconvnet"):
+        raise ValueError(f"mode: expected 'guided' or 'deconvnet', got {mode!r}")
+
+    if mode == "guided":
+        def rule(x, g):
+            return g.clamp(min=0) * (x > 0).to(g.dtype)
+    else:
+        def rule(x, g):
+            return g.clamp(min=0)
+
+    def factory(comp: Composite, name, module):
+        saved: list[torch.Tensor] = []
+
+        def pre(mod, inputs):
+            x = inputs[0]
+            saved.append(x)
+            if getattr(mod, "inplace", False):
+                return (x.clone(),) + tuple(inputs[1:])
+            return None
+
+        def hook(mod, inputs, output):
+            x = saved.pop()
+            return _SwapBackward.apply(x, output, rule)
+
+        comp.add_forward_pre_hook(module, pre)
+        comp.add_forward_hook(module, hook)
+
+    return [(lambda n, m: isinstance(m, nn.ReLU), factory)]
+
+
+def inplace_guard():
+    """For layers whose output we read a gradient at: an in-place module would overwrite the tensor
+    we hold; clone its input first (the module itself is not changed)."""
+
+    @contextlib.contextmanager
+    def guard(comp: Composite, module: nn.Module):
+        if getattr(module, "inplace", False):
+            comp.add_forward_pre_hook(module, lambda mod, inputs: (inputs[0].clone(),) + tuple(inputs[1:]))
+        yield
+
+    return guard
