@@ -13,19 +13,17 @@ contrastive excitation backprop is ``relu7``, as ``relu7`` is for VGG16).
 """
 from __future__ import annotations
 
-import copy
-import hashlib
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
-from ._check import check_int, check_choice, check_positive, resolve_device
+from ._check import check_int, check_positive, resolve_device
 
 __all__ = [
     "SmallVGG",
@@ -35,6 +33,8 @@ __all__ = [
     "train",
     "evaluate",
     "save",
+    "predict",
+    "imagenet_normalize",
     "PRETRAINED",
     "SHIPPED",
 ]
@@ -262,7 +262,7 @@ def _load_torchvision(name: str, pretrained: bool, weights) -> nn.Module:
     enum_name, member = PRETRAINED[name].split(".")
     wenum = getattr(torchvision.models, enum_name)[member]
     try:
-        sd = wenum.get_state_dict(progress=False)
+        sd = torch.hub.load_state_dict_from_url(wenum.url, progress=False, check_hash=True)
     except Exception as exc:  # urllib/socket/SSL errors: say what failed and what to do instead
         raise RuntimeError(
             f"Could not get the pretrained ImageNet weights for {name!r} ({wenum.url}): "
