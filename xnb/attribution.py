@@ -418,6 +418,55 @@ def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
     return sig.detach()
 
 
+#: methods whose backward for k unit seeds is batched with vmap after one forward pass
+_VMAP_METHODS = ("saliency", "input_x_gradient", "guided_backprop", "deconvnet", "excitation_backprop")
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the explained layer has run: nothing after it is needed."""
+
+
+def _rule_signal_units(method, model, x, sel: _Selection, k: int, opts, read_at: str | None):
+    """Signals for k units per image ([N*k, ...], image-major) from one forward pass over the N images
+    and one vmapped backward pass with the k seeds (the gradients of each unit's score)."""
+    rules = []
+    if method == "excitation_backprop":
+        rules = excitation_rules()
+    elif method in ("guided_backprop", "deconvnet"):
+        rules = relu_rules("guided" if method == "guided_backprop" else "deconvnet")
+    if opts.get("fix_stride"):
+        from .rules import stride_fix_rules
+        rules = stride_fix_rules() + rules
+    x = x.detach().requires_grad_(True)
+    held: dict[str, torch.Tensor] = {}
+    with Composite(model, rules) as comp:
+        if read_at is not None:
+            comp.add_forward_hook(dict(model.named_modules())[read_at],
+                                  lambda mod, inp, out: held.__setitem__("saliency", out))
+
+        def stop(mod, inp, out):
+            held["unit"] = out
+            raise _StopForward
+
+        comp.add_forward_hook(sel.module, stop)
+        try:
+            model(x)
+        except _StopForward:
+            pass
+        a = held["unit"]
+        # seeds: d score_j / d a for each of the k units (ones, one-hots or the activation itself)
+        a_rep = a.detach().repeat_interleave(k, 0).requires_grad_(True)
+        with torch.enable_grad():
+            (seeds,) = torch.autograd.grad(sel.score(a_rep).sum(), a_rep)
+        seeds = seeds.reshape(x.shape[0], k, *a.shape[1:]).transpose(0, 1).contiguous()
+        wrt = held["saliency"] if read_at is not None else x
+        (sig,) = torch.autograd.grad(a, wrt, seeds, is_grads_batched=True)  # [k, N, ...]
+        sig = sig.transpose(0, 1)
+        if method == "input_x_gradient":
+            sig = sig * wrt.detach().unsqueeze(1)
+    return sig.reshape(-1, *sig.shape[2:]).detach()
+
+
 def _gradcam(model, x, sel, opts, layer_name):
     from captum import attr as ca
 
@@ -563,6 +612,17 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
                 raise ValueError(f"saliency_layer: {sal_layer!r} comes after layer {sel.layer!r}; the unit "
                                  f"does not depend on it (choose {sel.layer!r} or an earlier layer)")
 
+        if k > 1 and method in _VMAP_METHODS:
+            # k units of one layer: one forward pass (stopped at the layer), one backward pass with the
+            # k seeds batched by vmap — the forward is not repeated k times.
+            per = max(1, (batch_size or n * k) // k)
+            sig = torch.cat([
+                _rule_signal_units(method, model, x[i:i + per],
+                                   _Selection(sel.kind, sel.index[i * k:(i + per) * k], sel.layer, sel.module,
+                                              sel.channel_score), k, opts, sal_layer)
+                for i in range(0, n, per)])
+            return _finish(sig, x, method, raw, resize, reduce, sal_layer, many, n, k)
+
         xr = x.repeat_interleave(k, 0) if k > 1 else x
         rows = xr.shape[0]
         step = batch_size or rows
@@ -587,7 +647,11 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
                 sig = _captum_input_signal(method, model, xi, sub, opts)
             chunks.append(sig.detach())
         sig = torch.cat(chunks)
+    return _finish(sig, x, method, raw, resize, reduce, sal_layer, many, n, k)
 
+
+def _finish(sig, x, method, raw, resize, reduce, sal_layer, many, n, k):
+    """Raw signal [R, ...] -> heatmaps [N,H,W] / [N,k,H,W] (or the raw signal)."""
     if raw:
         out = sig
     else:

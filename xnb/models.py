@@ -340,7 +340,17 @@ def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: i
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = (len(x) + batch_size - 1) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-    loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+    if multilabel:
+        loss_fn = nn.BCEWithLogitsLoss()
+        # Start the output biases at the base rates' log-odds: otherwise the first steps push every
+        # logit down by killing the conv features, and the net never recovers (seen on flowers concepts).
+        last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        if last and last[-1].bias is not None and last[-1].out_features == y.shape[1]:
+            p = y.float().mean(0).clamp(1e-3, 1 - 1e-3)
+            with torch.no_grad():
+                last[-1].bias.copy_(torch.log(p / (1 - p)))
+    else:
+        loss_fn = nn.CrossEntropyLoss()
     history = {"loss": []}
     torch.manual_seed(seed)  # dropout masks
     try:
@@ -360,7 +370,7 @@ def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: i
                 loss.backward()
                 opt.step()
                 sched.step()
-                total += float(loss) * len(xb)
+                total += float(loss.detach()) * len(xb)
             history["loss"].append(total / len(x))
             bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
     finally:

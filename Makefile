@@ -1,0 +1,104 @@
+# xnb -- set-up and everyday commands. `make help` lists them.
+#
+# Everything runs in a virtual environment at $(VENV) (created on first use from $(PYTHON)).
+# pip installs run again only when pyproject.toml is newer than the stamp files kept inside
+# $(VENV), so a second `make test` goes straight to pytest; `make distclean` starts over.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+VENV_PY     := $(VENV)/bin/python
+PIP         := $(VENV_PY) -m pip
+PIP_FLAGS   ?= --disable-pip-version-check
+
+PORT        ?= 8888
+IP          ?= 127.0.0.1
+PYTEST_ARGS ?=
+TESTS       ?= tests
+
+STAMP_RUN   := $(VENV)/.xnb-installed
+STAMP_TEST  := $(VENV)/.xnb-installed-test
+
+# `jupyter lab` flags: as root, Jupyter refuses to start without --allow-root; with no display
+# (SSH, container, CI) there is no browser to open -- the URL with its token is printed instead.
+LAB_FLAGS := --notebook-dir=notebooks --ip=$(IP) --port=$(PORT)
+ifeq ($(shell id -u 2>/dev/null),0)
+LAB_FLAGS += --allow-root
+endif
+ifeq ($(strip $(DISPLAY)$(WAYLAND_DISPLAY)),)
+ifneq ($(shell uname -s 2>/dev/null),Darwin)
+LAB_FLAGS += --no-browser
+endif
+endif
+
+.DEFAULT_GOAL := help
+.PHONY: help venv install install-test lab test strip sync-deps weights bench clean distclean
+
+help:
+	@echo "make lab        install xnb (editable) into $(VENV) and start JupyterLab on notebooks/ (IP=$(IP) PORT=$(PORT))"
+	@echo "make test       install xnb[test] into $(VENV) and run pytest over $(TESTS) (PYTEST_ARGS=..., TESTS=...)"
+	@echo "make install    create $(VENV) and install xnb (editable) with its dependencies"
+	@echo "make strip      remove outputs / execution counts from notebooks/*.ipynb"
+	@echo "make sync-deps  regenerate environment.yml and binder/ from pyproject.toml"
+	@echo "make weights    run scripts/make_weights.py"
+	@echo "make bench      run every benchmarks/*.py"
+	@echo "make clean      remove caches and artifacts (keeps $(VENV))"
+	@echo "make distclean  clean, and remove $(VENV) too"
+
+# --- environment -------------------------------------------------------------------------
+
+$(VENV_PY):
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(VENV_PY)
+
+# `.[test]` includes everything `.` does, so the test stamp also refreshes the runtime stamp.
+$(STAMP_RUN): pyproject.toml | $(VENV_PY)
+	$(PIP) install $(PIP_FLAGS) -e .
+	@touch $@
+
+$(STAMP_TEST): pyproject.toml | $(VENV_PY)
+	$(PIP) install $(PIP_FLAGS) -e ".[test]"
+	@touch $@ $(STAMP_RUN)
+
+install: $(STAMP_RUN)
+
+install-test: $(STAMP_TEST)
+
+# --- everyday ----------------------------------------------------------------------------
+
+lab: $(STAMP_RUN)
+	@mkdir -p notebooks
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS)
+
+test: $(STAMP_TEST)
+	$(VENV_PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+strip:
+	$(PYTHON) scripts/strip_notebooks.py
+
+sync-deps:
+	$(PYTHON) scripts/sync_deps.py
+
+weights: $(STAMP_RUN)
+	$(VENV_PY) scripts/make_weights.py
+
+bench: $(STAMP_RUN)
+	@set -e; found=0; \
+	for f in benchmarks/*.py; do \
+		[ -e "$$f" ] || continue; \
+		found=1; \
+		echo "== $$f"; \
+		$(VENV_PY) "$$f"; \
+	done; \
+	[ $$found = 1 ] || echo "no benchmarks/*.py to run"
+
+# --- cleaning ----------------------------------------------------------------------------
+
+clean:
+	rm -rf artifacts build dist .pytest_cache
+	find . -path ./$(VENV) -prune -o -path ./.git -prune -o \
+		\( -name __pycache__ -o -name .ipynb_checkpoints -o -name '*.egg-info' \) \
+		-type d -print -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Generate the conda / Binder environment files from pyproject.toml (``make sync-deps``).
+
+pyproject.toml is the single source of truth for xnb's dependencies. This script renders
+
+* ``environment.yml``          -- for conda users: conda-forge only, CPU-only PyTorch
+                                  (``pytorch-cpu``), every runtime dependency under its
+                                  conda-forge name with the same bounds, then ``pip install -e .``
+                                  of this checkout;
+* ``binder/environment.yml``   -- what repo2docker (mybinder.org) installs: the same conda
+                                  packages, no pip section;
+* ``binder/postBuild``         -- installs xnb itself with ``pip install --no-deps -e .``
+                                  (why there and not in a pip section: see ``POSTBUILD_WHY``).
+
+Only ``[project] dependencies`` (runtime) are rendered; extras (``test``, ...) are not.
+tests/test_deps.py fails when the committed files differ from what ``render()`` returns, so
+adding a dependency to pyproject.toml without running this script breaks the test suite.
+
+    python scripts/sync_deps.py           # (re)write the files
+    python scripts/sync_deps.py --check   # exit 1 if any file is out of date
+
+Standard library only (tomllib, Python >= 3.11; falls back to ``tomli`` on 3.10).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Python of the conda environments (repo2docker picks its base image from this pin).
+CONDA_PYTHON = "3.11"
+CONDA_CHANNELS = ("conda-forge", "nodefaults")
+
+#: PyPI name (PEP 503-normalised) -> conda-forge package name. Every runtime dependency of
+#: pyproject.toml must be listed; the script refuses to guess. ``None`` means "not on
+#: conda-forge": installed by pip (in environment.yml's pip section and in binder/postBuild).
+CONDA_NAMES: dict[str, str | None] = {
+    # CPU-only PyTorch: the conda-forge metapackage pinning the CPU build of `pytorch`
+    # (same version numbers as torch). torchvision then resolves to its CPU build.
+    "torch": "pytorch-cpu",
+    "torchvision": "torchvision",
+    "captum": "captum",
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "scikit-learn": "scikit-learn",
+    "scikit-image": "scikit-image",
+    # The *-base packages are the plain libraries; `matplotlib` / `seaborn` on conda-forge
+    # are metapackages that add a Qt GUI stack / statsmodels, which pip's wheels do not.
+    "matplotlib": "matplotlib-base",
+    "seaborn": "seaborn-base",
+    "pandas": "pandas",
+    "pillow": "pillow",
+    "tqdm": "tqdm",
+    "pyyaml": "pyyaml",
+    "requests": "requests",
+    "ipywidgets": "ipywidgets",
+    "ipykernel": "ipykernel",
+    "ipympl": "ipympl",
+    "jupyterlab": "jupyterlab",
+    "notebook": "notebook",
+    "voila": "voila",
+    "jupytext": "jupytext",
+    "nbclient": "nbclient",
+    "nbformat": "nbformat",
+    "pytest": "pytest",
+    "opencv-python": "py-opencv",
+    "opencv-python-headless": "py-opencv",
+    "torchray": None,
+    "spgl1": None,
+}
+
+HEADER = (
+    "GENERATED from pyproject.toml by scripts/sync_deps.py -- do not edit by hand.",
+    "Change the dependencies in pyproject.toml, then run `make sync-deps`;",
+    "tests/test_deps.py fails while this file is out of date.",
+)
+
+POSTBUILD_WHY = (
+    "repo2docker runs this script after it has installed binder/environment.yml, as the",
+    "notebook user, with the repository root as working directory, so `.` is this checkout.",
+    "xnb is installed here rather than from a `pip:` section of binder/environment.yml:",
+    "  * `--no-deps` cannot be written in a `pip:` section (conda hands it to pip as a",
+    "    requirements file, where --no-deps is not allowed); with it, every dependency is",
+    "    guaranteed to come from conda-forge (CPU-only PyTorch) and pip never reaches for",
+    "    PyPI's multi-GB CUDA torch wheel;",
+    "  * a local path (`-e ..`) in that section makes repo2docker copy the whole repository",
+    "    before installing the environment, so every commit would rebuild the conda layer;",
+    "    without one, the environment layer is cached until binder/environment.yml changes;",
+    "  * relative paths in a `pip:` section are resolved by the conda front end (micromamba on",
+    "    repo2docker), not documented for it; here the working directory is known.",
+)
+
+_REQ_RE = re.compile(
+    r"""^\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*
+        (?:\[(?P<extras>[^\]]*)\])?\s*
+        (?P<spec>[^;]*?)\s*
+        (?:;\s*(?P<marker>.+?))?\s*$""",
+    re.VERBOSE,
+)
+_CLAUSE_RE = re.compile(r"^\s*(?P<op>===|==|!=|~=|<=|>=|<|>)\s*(?P<version>[A-Za-z0-9.*+!_-]+)\s*$")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_requirement(req: str) -> tuple[str, list[tuple[str, str]]]:
+    """``"torch>=2.3,<2.15"`` -> ``("torch", [(">=", "2.3"), ("<", "2.15")])``.
+
+    Extras and environment markers cannot be expressed in a conda environment file; such
+    requirements are rejected so that nobody is surprised by a silently dropped condition.
+    """
+    m = _REQ_RE.match(req)
+    if not m:
+        raise ValueError(f"cannot parse requirement {req!r}")
+    if m["extras"]:
+        raise ValueError(f"{req!r}: extras cannot be mapped to conda; list the extra's packages instead")
+    if m["marker"]:
+        raise ValueError(f"{req!r}: environment markers cannot be mapped to conda")
+    spec = m["spec"].strip()
+    if spec.startswith("(") and spec.endswith(")"):
+        spec = spec[1:-1]
+    if spec.startswith("@"):
+        raise ValueError(f"{req!r}: direct URL requirements cannot be mapped to conda")
+    clauses = []
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        cm = _CLAUSE_RE.match(clause)
+        if not cm:
+            raise ValueError(f"{req!r}: cannot parse version clause {clause!r}")
+        clauses.append((cm["op"], cm["version"]))
+    return normalize(m["name"]), clauses
+
+
+def conda_clauses(clauses: list[tuple[str, str]]) -> list[str]:
+    """Translate PEP 440 clauses to conda MatchSpec version clauses (same meaning)."""
+    out = []
+    for op, version in clauses:
+        if op == "===":
+            raise ValueError(f"arbitrary equality '==={version}' has no conda equivalent")
+        if op == "~=":
+            # ~=X.Y -> >=X.Y,<X+1 ; ~=X.Y.Z -> >=X.Y.Z,<X.Y+1
+            parts = version.split(".")
+            if len(parts) < 2 or not all(p.isdigit() for p in parts):
+                raise ValueError(f"cannot translate '~={version}'")
+            upper = parts[:-1]
+            upper[-1] = str(int(upper[-1]) + 1)
+            out += [f">={version}", f"<{'.'.join(upper)}"]
+        elif op == "==" and version.endswith(".*"):
+            out.append(f"={version[:-2]}")  # conda's fuzzy `=1.2` is PEP 440's ==1.2.*
+        elif op == "!=" and version.endswith(".*"):
+            raise ValueError(f"'!={version}' has no conda equivalent")
+        else:
+            out.append(f"{op}{version}")
+    return out
+
+
+def conda_name(pypi_name: str) -> str | None:
+    name = normalize(pypi_name)
+    if name not in CONDA_NAMES:
+        raise KeyError(
+            f"runtime dependency {pypi_name!r} has no entry in CONDA_NAMES of scripts/sync_deps.py: "
+            "add its conda-forge name (or None if it is only on PyPI)"
+        )
+    return CONDA_NAMES[name]
+
+
+def runtime_requirements(root: Path = ROOT) -> list[str]:
+    with open(root / "pyproject.toml", "rb") as f:
+        return list(tomllib.load(f)["project"]["dependencies"])
+
+
+def conda_and_pip_specs(root: Path = ROOT) -> tuple[list[str], list[str]]:
+    """Conda-forge match specs and pip-only requirement strings, in pyproject order."""
+    conda, pip = [], []
+    for req in runtime_requirements(root):
+        name, clauses = parse_requirement(req)
+        cname = conda_name(name)
+        if cname is None:
+            pip.append(name + ",".join(f"{op}{v}" for op, v in clauses))
+        else:
+            conda.append(cname + ",".join(conda_clauses(clauses)))
+    return conda, pip
+
+
+def _comment(lines: tuple[str, ...] | list[str]) -> str:
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
+
+
+def _yaml_env(name: str, conda: list[str], pip: list[str]) -> str:
+    text = f"name: {name}\nchannels:\n"
+    text += "".join(f"  - {c}\n" for c in CONDA_CHANNELS)
+    text += "dependencies:\n"
+    text += f"  - python={CONDA_PYTHON}\n  - pip\n"
+    text += "".join(f"  - {spec}\n" for spec in conda)
+    if pip:
+        text += "  - pip:\n" + "".join(f"      - {spec}\n" for spec in pip)
+    return text
+
+
+def render(root: Path = ROOT) -> dict[str, str]:
+    """Return ``{relative path: file content}`` for every generated file."""
+    conda, pip_only = conda_and_pip_specs(root)
+
+    top = _comment(
+        HEADER
+        + (
+            "",
+            "Conda environment for xnb (conda-forge only, CPU-only PyTorch). From the repo root:",
+            "    conda env create -f environment.yml && conda activate xnb",
+            "The pip section then installs this checkout, editable; its dependencies are all",
+            "satisfied by the conda packages above, so pip downloads nothing else.",
+        )
+    )
+    top += _yaml_env("xnb", conda, pip_only + ["-e ."])
+
+    binder = _comment(
+        HEADER
+        + (
+            "",
+            "Read by repo2docker on mybinder.org (with a binder/ folder present, only binder/ is",
+            "read). Conda packages only: xnb itself is installed by binder/postBuild with",
+            "`pip install --no-deps -e .` (it says why).",
+        )
+    )
+    binder += _yaml_env("xnb-binder", conda, [])
+
+    post = "#!/bin/bash\n" + _comment(HEADER + ("",) + POSTBUILD_WHY)
+    post += "set -euo pipefail\n"
+    if pip_only:
+        post += "python -m pip install --no-cache-dir --no-deps " + " ".join(
+            f"'{spec}'" for spec in pip_only
+        ) + "\n"
+    post += "python -m pip install --no-cache-dir --no-deps -e .\n"
+
+    return {
+        "environment.yml": top,
+        "binder/environment.yml": binder,
+        "binder/postBuild": post,
+    }
+
+
+#: Generated files that must be executable.
+EXECUTABLE = {"binder/postBuild"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file is out of date")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    stale = 0
+    for rel, content in render(args.root).items():
+        path = args.root / rel
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if args.check:
+            if current != content:
+                print(f"out of date: {rel} (run `make sync-deps`)")
+                stale += 1
+            continue
+        if current != content:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            print(f"wrote {rel}")
+        else:
+            print(f"unchanged {rel}")
+        if rel in EXECUTABLE:
+            path.chmod(path.stat().st_mode | 0o111)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
