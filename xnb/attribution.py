@@ -367,21 +367,25 @@ def _captum_lrp(model, x, sel, opts, layer):
                 del m.activations
 
 
-def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
-    """Backward signal [R, ...] at the input (``read_at=None``) or at layer ``read_at``'s output, with
-    xnb's rules (excitation backprop, guided backprop, deconvnet, plain gradient)."""
+def _rules_for(method: str, opts, negate=None) -> list:
+    """The backward rules a method needs in xnb's engine (none for a plain gradient)."""
     rules = []
     if method in ("excitation_backprop", "contrastive_excitation_backprop"):
-        flip = {"on": False}
-        classifier = opts.get("_classifier_module")
-        rules = excitation_rules(negate=(lambda m: flip["on"] and m is classifier) if classifier else None)
-    elif method == "guided_backprop":
-        rules = relu_rules("guided")
-    elif method == "deconvnet":
-        rules = relu_rules("deconvnet")
+        rules = excitation_rules(negate=negate)
+    elif method in ("guided_backprop", "deconvnet"):
+        rules = relu_rules("guided" if method == "guided_backprop" else "deconvnet")
     if opts.get("fix_stride"):
         from .rules import stride_fix_rules
         rules = stride_fix_rules() + rules
+    return rules
+
+
+def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
+    """Backward signal [R, ...] at the input (``read_at=None``) or at layer ``read_at``'s output, with
+    xnb's rules (excitation backprop, guided backprop, deconvnet, plain gradient)."""
+    flip = {"on": False}  # the contrastive pass flips the classifier's weights at backward time
+    classifier = opts.get("_classifier_module")
+    rules = _rules_for(method, opts, (lambda m: flip["on"] and m is classifier) if classifier else None)
 
     x = x.detach().requires_grad_(True)
     held: dict[str, torch.Tensor] = {}
@@ -429,14 +433,7 @@ class _StopForward(Exception):
 def _rule_signal_units(method, model, x, sel: _Selection, k: int, opts, read_at: str | None):
     """Signals for k units per image ([N*k, ...], image-major) from one forward pass over the N images
     and one vmapped backward pass with the k seeds (the gradients of each unit's score)."""
-    rules = []
-    if method == "excitation_backprop":
-        rules = excitation_rules()
-    elif method in ("guided_backprop", "deconvnet"):
-        rules = relu_rules("guided" if method == "guided_backprop" else "deconvnet")
-    if opts.get("fix_stride"):
-        from .rules import stride_fix_rules
-        rules = stride_fix_rules() + rules
+    rules = _rules_for(method, opts)
     x = x.detach().requires_grad_(True)
     held: dict[str, torch.Tensor] = {}
     with Composite(model, rules) as comp:

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -400,9 +401,10 @@ def evaluate(model: nn.Module, dataset, batch_size: int = 256) -> dict:
 
         yt = y.numpy()
         scores = logits.numpy()
-        aucs = [roc_auc_score(yt[:, k], scores[:, k]) for k in range(yt.shape[1])
-                if 0 < yt[:, k].sum() < len(yt)]
-        return {"mean_auc": float(sum(aucs) / len(aucs)), "auc": aucs}
+        # one AUC per output (NaN where the test set has only one class of it)
+        aucs = [float(roc_auc_score(yt[:, k], scores[:, k])) if 0 < yt[:, k].sum() < len(yt) else float("nan")
+                for k in range(yt.shape[1])]
+        return {"mean_auc": float(np.nanmean(aucs)), "auc": aucs}
     pred = logits.argmax(1)
     n = int(max(int(y.max()), logits.shape[1] - 1)) + 1
     cm = torch.zeros(n, n, dtype=torch.long)

@@ -203,3 +203,84 @@ def inplace_guard():
         yield
 
     return guard
+
+
+# --------------------------------------------------------------------------- µ-Lasso stride fix
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _strided(module: nn.Module) -> bool:
+    """A 2-D conv or (max/avg) pool layer with a stride > 1 along some axis (adaptive pools excluded)."""
+    if isinstance(module, nn.Conv2d):
+        return max(_pair(module.stride)) > 1
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        stride = module.stride if module.stride is not None else module.kernel_size
+        return max(_pair(stride)) > 1
+    return False
+
+
+def _stride_one_size(a: tuple, m: tuple, o: tuple, d: tuple) -> tuple:
+    """µ-Lasso eq. (3) with S = 1: B|_{S=1} = A + 2·O − M + 1 (M the dilated kernel extent)."""
+    return tuple(ai + 2 * oi - (di * (mi - 1) + 1) + 1 for ai, mi, oi, di in zip(a, m, o, d))
+
+
+def _stride_fix_rule(module: nn.Module):
+    """Backward rule of the µ-Lasso stride fix (Oramas et al. 2019, §3.3, eqs. 2–3) for one strided
+    conv/pool layer: the incoming signal [N,C,B,B] is resized (nearest neighbour) to the stride-1
+    output size A + 2·O − M + 1, computed from *this layer's own* input size A, then back-projected
+    with stride 1 (transposed conv; for a max pool, each value goes to the argmax of its stride-1
+    window; for an average pool, spread evenly over the window)."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        # a strided conv's string padding can only be 'valid' (PyTorch forbids 'same' with stride > 1)
+        pad = (0, 0) if isinstance(module.padding, str) else module.padding
+        k, o, d = _pair(module.kernel_size), _pair(pad), _pair(module.dilation)
+
+        def back(x, g1):
+            return torch.nn.grad.conv2d_input(x.shape, module.weight.detach(), g1, stride=1,
+                                              padding=o, dilation=d, groups=module.groups)
+    elif isinstance(module, nn.MaxPool2d):
+        k, o, d = _pair(module.kernel_size), _pair(module.padding), _pair(module.dilation)
+
+        def back(x, g1):
+            _, idx = F.max_pool2d(x.detach(), k, stride=1, padding=o, dilation=d, return_indices=True)
+            n, c = g1.shape[:2]
+            out = g1.new_zeros(n, c, x.shape[-2] * x.shape[-1])
+            out.scatter_add_(2, idx.reshape(n, c, -1), g1.reshape(n, c, -1))
+            return out.reshape(x.shape)
+    else:  # AvgPool2d
+        k, o, d = _pair(module.kernel_size), _pair(module.padding), (1, 1)
+
+        def back(x, g1):
+            with torch.enable_grad():
+                xd = x.detach().requires_grad_(True)
+                z = F.avg_pool2d(xd, k, stride=1, padding=o, count_include_pad=module.count_include_pad,
+                                 divisor_override=module.divisor_override)
+                (gx,) = torch.autograd.grad(z, xd, g1)
+            return gx
+
+    def rule(x, grad):
+        size = _stride_one_size(tuple(x.shape[-2:]), k, o, d)
+        g1 = F.interpolate(grad, size=size, mode="nearest")
+        return back(x, g1)
+
+    return rule
+
+
+def stride_fix_rules():
+    """Rules for ``fix_stride=True`` (deconvnet / guided backprop): every strided 2-D conv, max pool
+    and average pool back-projects with stride 1 after a nearest-neighbour resize of its incoming
+    signal (see :func:`_stride_fix_rule`). Layers without a stride > 1 keep their backward pass, so
+    on a network without strided layers the result equals the plain method."""
+
+    def factory(comp: Composite, name, module):
+        rule = _stride_fix_rule(module)
+
+        def hook(mod, inputs, output):
+            return _SwapBackward.apply(inputs[0], output, rule)
+
+        comp.add_forward_hook(module, hook)
+
+    return [(lambda n, m: _strided(m), factory)]

@@ -1,0 +1,1067 @@
+"""µ-Lasso: relevant internal features, visual explanations and the stride fix (Oramas, Wang &
+Tuytelaars, "Visual Explanation by Interpretation", ICLR 2019).
+
+Training time (§3.1)
+    :func:`channel_responses` turns each image into x ∈ ℝᵐ: per layer, each channel's squared L2 norm
+    over H×W (each FC unit's square), L1-normalised within the layer, concatenated over the layers.
+    :class:`MuLasso` solves eq. (1), ``min_W ‖XW − L‖²_F  s.t. ‖w_j‖₁ ≤ µ`` for every class j, with a
+    spectral projected gradient method (Barzilai–Borwein steps, projection onto the L1 ball,
+    non-monotone line search), all classes at once, in torch. Non-zero entries of W are the relevant
+    (layer, channel) pairs.
+Test time (§3.2)
+    :func:`explain`: predicted class ĵ, relevance r = x ⊙ w_ĵ, the top-k features' heatmaps (guided
+    backprop seeded with the channel's activation map, §3.3 stride fix on), min–max normalised and
+    combined by a pixel-wise max.
+Stride fix (§3.3)
+    ``xnb.attribute(..., fix_stride=True)`` (rules in :func:`xnb.rules.stride_fix_rules`):
+    every strided conv/pool resizes its incoming signal (nearest neighbour) to the stride-1 output
+    size A + 2·O − M + 1 (eq. 3 with S = 1) and back-projects with stride 1. :func:`grid_energy`
+    measures the grid artifact.
+Interpretation and evaluation (§4)
+    :func:`average_patches` (Fig. 5), :func:`ablation_study` (Fig. 4), :func:`flower_benchmark`
+    (Figs. 8–9, with :mod:`xnb.metrics`), :class:`MuLassoExplorer` (the notebook's widget).
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._check import check_choice, check_float, check_images, check_int, model_device, resolve_device
+from .layers import capture, get_layer, layers as _layers
+
+__all__ = ["FeatureIndex", "feature_layers", "channel_responses", "MuLasso", "project_l1_ball", "relevance",
+           "explain", "Explanation", "grid_energy", "stride_one_size", "receptive_field", "average_patches",
+           "ablate", "ablation_study", "flower_benchmark", "MuLassoExplorer", "EXERCISES"]
+
+_SPATIAL_KINDS = ("conv", "relu", "pool", "norm")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _images_of(data, name: str = "data") -> torch.Tensor:
+    if hasattr(data, "images"):
+        data = data.images
+    elif isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        data = data[0]
+    return check_images(data, name)
+
+
+def _labels_of(data):
+    if hasattr(data, "labels"):
+        return data.labels
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[1]
+    raise TypeError("data: expected an xnb ImageSet or (images, labels) to score accuracy")
+
+
+# --------------------------------------------------------------------------- features (§3.1)
+
+
+@dataclass
+class FeatureIndex:
+    """Which (layer, channel) each column of X is: ``layers`` in forward order, ``sizes`` channels
+    (or FC units) per layer, ``spatial`` whether the layer has an H×W map per channel."""
+
+    layers: list
+    sizes: list
+    spatial: list
+
+    def __post_init__(self):
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, j: int) -> tuple:
+        j = int(j)
+        if not 0 <= j < len(self):
+            raise IndexError(f"feature {j} out of range (0..{len(self) - 1})")
+        li = int(np.searchsorted(self.offsets, j, side="right") - 1)
+        return self.layers[li], j - int(self.offsets[li])
+
+    def position(self, layer: str, channel: int) -> int:
+        """Column of (layer, channel)."""
+        if layer not in self.layers:
+            raise ValueError(f"layer: {layer!r} is not in this feature index; layers: {self.layers}")
+        li = self.layers.index(layer)
+        if not 0 <= int(channel) < self.sizes[li]:
+            raise ValueError(f"channel: {channel} out of range for {layer!r} ({self.sizes[li]} channels)")
+        return int(self.offsets[li]) + int(channel)
+
+    def layer_slice(self, layer: str) -> slice:
+        li = self.layers.index(layer)
+        return slice(int(self.offsets[li]), int(self.offsets[li + 1]))
+
+    def layer_of(self) -> np.ndarray:
+        """Layer position of every column [m]."""
+        return np.repeat(np.arange(len(self.layers)), self.sizes)
+
+    def subset(self, layers: Sequence[str]) -> tuple["FeatureIndex", np.ndarray]:
+        """The index restricted to ``layers`` and the columns of X they keep."""
+        keep = [i for i, n in enumerate(self.layers) if n in set(layers)]
+        cols = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in keep]) if keep \
+            else np.zeros(0, int)
+        return FeatureIndex([self.layers[i] for i in keep], [self.sizes[i] for i in keep],
+                            [self.spatial[i] for i in keep]), cols
+
+
+def feature_layers(model: nn.Module, input_shape=None, only_conv: bool = False) -> list[str]:
+    """Default feature layers: every leaf layer output (conv, ReLU, pool, norm, linear), in forward
+    order, except the last classifier layer and what follows it. Dropout and flatten are left out: in
+    eval mode they repeat the layer before. ``only_conv=True`` keeps the spatial layers before the first
+    flatten/linear layer (the paper's *OnlyConv*)."""
+    infos = _layers(model, input_shape)
+    called = [i for i in infos if i.calls is None or i.calls > 0]
+    lin = [k for k, i in enumerate(called) if i.kind == "linear"]
+    if lin:
+        called = called[:lin[-1]]  # drop the classifier layer (and anything after it)
+    keep = [i for i in called if i.kind in _SPATIAL_KINDS + ("linear",)]
+    if only_conv:
+        first_flat = next((k for k, i in enumerate(called) if i.kind in ("linear", "flatten")), len(called))
+        names = {i.name for i in called[:first_flat]}
+        keep = [i for i in keep if i.name in names and (i.output_shape is None or len(i.output_shape) == 3)]
+    return [i.name for i in keep]
+
+
+class _StopForward(Exception):
+    pass
+
+
+def channel_responses(model: nn.Module, data, layers=None, batch_size: int = 128, device=None,
+                      progress: bool | None = None):
+    """Image-wise responses x_i (µ-Lasso §3.1): per layer, each channel's squared L2 norm over H×W
+    (each FC unit's square), L1-normalised within the layer, concatenated over ``layers``.
+
+    Parameters
+    ----------
+    model : the network (unchanged: eval mode during the call, hooks removed).
+    data : an ImageSet, images [N,C,H,W] or (images, labels); runs on the model's device in batches.
+    layers : layer names (default :func:`feature_layers`: all but the last classifier layer).
+    batch_size : images per forward pass; memory grows with N×m, never with activation maps (each
+        batch's maps are reduced inside the forward hook).
+    device : where the returned X lives (default CPU).
+
+    Returns
+    -------
+    (X [N, m] float32, :class:`FeatureIndex`)
+    """
+    from .attribution import _Guard
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    x = _images_of(data)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    out_device = resolve_device(device)
+    infos = {i.name: i for i in _layers(model, tuple(x.shape[1:]))}
+    if layers is None:
+        layers = feature_layers(model, tuple(x.shape[1:]))
+    else:
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        if not layers:
+            raise ValueError("layers: empty list")
+        for n in layers:
+            get_layer(model, n)  # unknown names list the valid ones
+        unused = [n for n in layers if infos.get(n) is None or not infos[n].calls]
+        if unused:
+            raise ValueError(f"layers: {unused} are not called in the forward pass (or are blocks); "
+                             f"valid layers: {', '.join(infos)}")
+        order = list(infos)
+        layers = sorted(dict.fromkeys(layers), key=order.index)
+    shapes = [infos[n].output_shape for n in layers]
+    index = FeatureIndex(list(layers), [int(s[0]) for s in shapes], [len(s) == 3 for s in shapes])
+    reused = any((infos[n].calls or 1) > 1 for n in layers)
+    dev = model_device(model)
+    modules = dict(model.named_modules())
+    order_pos = {n: k for k, n in enumerate(layers)}
+    if progress is None:
+        progress = len(x) > 4 * batch_size
+    rows = []
+    with _Guard(model), torch.no_grad():
+        got: dict[int, torch.Tensor] = {}
+        handles = []
+
+        def make_hook(k):
+            def hook(mod, inp, out):
+                o = out[0] if isinstance(out, (tuple, list)) else out
+                o = o.detach().float()
+                e = o.pow(2).flatten(2).sum(-1) if o.ndim > 2 else o.pow(2)
+                s = e.sum(1, keepdim=True)
+                got[k] = torch.where(s > 0, e / s.clamp(min=1e-30), torch.zeros_like(e))
+                if not reused and len(got) == len(layers):
+                    raise _StopForward  # nothing after the last feature layer is needed
+            return hook
+
+        try:
+            for n in layers:
+                handles.append(modules[n].register_forward_hook(make_hook(order_pos[n])))
+            it = range(0, len(x), batch_size)
+            if progress:
+                from tqdm.auto import tqdm
+                it = tqdm(it, desc="channel responses", leave=False)
+            for i in it:
+                got.clear()
+                try:
+                    model(x[i:i + batch_size].to(dev, non_blocking=True))
+                except _StopForward:
+                    pass
+                rows.append(torch.cat([got[k] for k in range(len(layers))], 1).to(out_device))
+        finally:
+            for h in handles:
+                h.remove()
+    return torch.cat(rows), index
+
+
+# --------------------------------------------------------------------------- the solver (eq. 1)
+
+
+def project_l1_ball(V: torch.Tensor, mu) -> torch.Tensor:
+    """Euclidean projection of every column of V [m, C] onto {w : ‖w‖₁ ≤ µ} (sort-based, Duchi et al.
+    2008), batched over columns. ``mu`` is a number or one radius per column."""
+    m, c = V.shape
+    mu_t = torch.as_tensor(mu, dtype=V.dtype, device=V.device).expand(c)
+    a = V.abs()
+    inside = a.sum(0) <= mu_t
+    u = a.sort(0, descending=True).values
+    css = u.cumsum(0)
+    j = torch.arange(1, m + 1, dtype=V.dtype, device=V.device).unsqueeze(1)
+    cond = u - (css - mu_t) / j > 0
+    rho = cond.to(V.dtype).mul(j).amax(0).clamp(min=1)  # largest j where the condition holds
+    theta = (css.gather(0, (rho.long() - 1).unsqueeze(0)).squeeze(0) - mu_t) / rho
+    out = V.sign() * (a - theta.clamp(min=0)).clamp(min=0)
+    return torch.where(inside.unsqueeze(0), V, out)
+
+
+def _one_hot(labels, n: int):
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels)
+    if not isinstance(labels, torch.Tensor):
+        try:
+            labels = torch.as_tensor(labels)
+        except Exception:
+            raise TypeError(f"labels: expected class indices [N] or a binary matrix [N, C], got "
+                            f"{type(labels).__name__}") from None
+    if labels.ndim == 1:
+        if labels.is_floating_point():
+            if not torch.isfinite(labels).all() or (labels != labels.round()).any():
+                raise ValueError("labels: class indices must be whole numbers")
+            labels = labels.long()
+        if labels.dtype == torch.bool:
+            raise TypeError("labels: expected integer class indices [N], got booleans")
+        if len(labels) != n:
+            raise ValueError(f"labels: {len(labels)} labels for {n} feature rows (X has {n} rows)")
+        if (labels < 0).any():
+            raise ValueError("labels: class indices must be >= 0")
+        c = int(labels.max()) + 1
+        L = torch.zeros(n, c, dtype=torch.float64)
+        L[torch.arange(n), labels.cpu()] = 1.0
+    elif labels.ndim == 2:
+        if labels.shape[0] != n:
+            raise ValueError(f"labels: {labels.shape[0]} label rows for {n} feature rows")
+        L = labels.detach().cpu().double()
+        if not ((L == 0) | (L == 1)).all():
+            raise ValueError("labels: a label matrix must be binary (0/1)")
+    else:
+        raise ValueError(f"labels: expected [N] class indices or an [N, C] binary matrix, got shape "
+                         f"{tuple(labels.shape)}")
+    empty = torch.nonzero(L.sum(0) == 0).flatten().tolist()
+    if empty:
+        raise ValueError(f"labels: classes {empty} have no examples; every class 0..{L.shape[1] - 1} needs "
+                         f"at least one (re-index the labels or add examples)")
+    return L
+
+
+class MuLasso:
+    """The µ-Lasso of eq. (1): ``W* = argmin_W ‖XW − L‖²_F  s.t. ‖w_j‖₁ ≤ µ  for every class j``.
+
+    Solved with a spectral projected gradient method (Birgin, Martínez & Raydan; as in SPGL1):
+    Barzilai–Borwein step lengths, projection onto the L1 ball, and a non-monotone (GLL) line search
+    with safeguarded quadratic backtracking; all C classes are iterated together as the columns of W
+    (two matrix products per iteration), in torch, on CPU or GPU. Each column stops when its duality
+    gap ``wᵀg + µ‖g‖∞`` (g the gradient of ½‖Xw − l‖²) is at most ``tol × ½‖Xw − l‖²``.
+
+    Parameters
+    ----------
+    mu : the L1 radius µ > 0 (the paper: 10; 5 on an8Flower).
+    max_iter, tol : iteration cap and relative duality-gap tolerance.
+    warm_start : start from the previous ``coef_`` (projected onto the new ball) — a µ slider re-solves
+        in a few iterations.
+    device : where the iterations run (default CPU); ``dtype`` float64 by default.
+    memory : length of the non-monotone line search's history.
+
+    Attributes
+    ----------
+    coef_ : numpy [m, C]; ``n_selected_`` features non-zero for some class; ``n_selected_per_class_``;
+    ``selected_`` bool [m]; ``objective_`` [C] (‖Xw_j − l_j‖²); ``gap_`` [C]; ``n_iter_``;
+    ``feature_index_`` (when ``fit`` got one).
+    """
+
+    def __init__(self, mu: float = 10.0, max_iter: int = 2000, tol: float = 1e-7, warm_start: bool = False,
+                 device=None, dtype=torch.float64, memory: int = 10):
+        self.mu = mu
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.device = device
+        self.dtype = dtype
+        self.memory = memory
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in ("mu", "max_iter", "tol", "warm_start", "device", "dtype",
+                                              "memory")}
+
+    def set_params(self, **params) -> "MuLasso":
+        for k, v in params.items():
+            if k not in self.get_params():
+                raise ValueError(f"set_params: unknown parameter {k!r}; valid: {list(self.get_params())}")
+            setattr(self, k, v)
+        return self
+
+    def _check_X(self, X, name="X") -> torch.Tensor:
+        if isinstance(X, np.ndarray):
+            X = torch.from_numpy(X)
+        if not isinstance(X, torch.Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor or numpy array [N, m], got {type(X).__name__}")
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"{name}: expected a non-empty matrix [N, m], got shape {tuple(X.shape)}")
+        if not (X.is_floating_point() or X.dtype in (torch.int32, torch.int64)):
+            raise TypeError(f"{name}: expected real numbers, got dtype {X.dtype}")
+        if not torch.isfinite(X).all():
+            raise ValueError(f"{name}: contains NaN or inf values")
+        return X
+
+    def fit(self, X, labels, feature_index: FeatureIndex | None = None) -> "MuLasso":
+        """Solve eq. (1) for X [N, m] and ``labels`` (class indices [N] or a binary matrix [N, C])."""
+        mu = check_float(self.mu, "mu", low=0.0, low_open=True)
+        max_iter = check_int(self.max_iter, "max_iter", minimum=1)
+        tol = check_float(self.tol, "tol", low=0.0, low_open=True)
+        memory = check_int(self.memory, "memory", minimum=1)
+        X = self._check_X(X)
+        n, m = X.shape
+        if feature_index is not None and len(feature_index) != m:
+            raise ValueError(f"feature_index: describes {len(feature_index)} features but X has {m} columns")
+        L = _one_hot(labels, n)
+        dev = resolve_device(self.device)
+        Xd = X.to(dev, self.dtype)
+        Ld = L.to(dev, self.dtype)
+        c = Ld.shape[1]
+        W0 = getattr(self, "coef_", None)
+        if self.warm_start and W0 is not None and W0.shape == (m, c):
+            W = project_l1_ball(torch.as_tensor(W0, dtype=self.dtype, device=dev), mu)
+        else:
+            W = torch.zeros(m, c, dtype=self.dtype, device=dev)
+        W, info = _spg(Xd, Ld, W, mu, max_iter, tol, memory)
+        self.coef_ = W.cpu().numpy()
+        self.objective_ = info["objective"]
+        self.gap_ = info["gap"]
+        self.n_iter_ = info["n_iter"]
+        self.converged_ = info["converged"]
+        self.n_classes_ = c
+        self.n_features_in_ = m
+        nz = self.coef_ != 0
+        self.selected_ = nz.any(1)
+        self.n_selected_ = int(self.selected_.sum())
+        self.n_selected_per_class_ = nz.sum(0)
+        if feature_index is not None:
+            self.feature_index_ = feature_index
+        return self
+
+    def _fitted(self):
+        if not hasattr(self, "coef_"):
+            raise ValueError("MuLasso: not fitted yet; call fit(X, labels) first")
+
+    def decision_function(self, X) -> np.ndarray:
+        """X W [N, C]."""
+        self._fitted()
+        X = self._check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X: has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        return X.double().cpu().numpy() @ self.coef_
+
+    def predict(self, X) -> np.ndarray:
+        return self.decision_function(X).argmax(1)
+
+    def selected_per_layer(self, class_=None) -> dict:
+        """Number of selected features per layer (for one class or any class)."""
+        self._fitted()
+        idx = self._index()
+        nz = self.selected_ if class_ is None else self.coef_[:, self._class(class_)] != 0
+        return {name: int(nz[idx.layer_slice(name)].sum()) for name in idx.layers}
+
+    def _index(self) -> FeatureIndex:
+        idx = getattr(self, "feature_index_", None)
+        if idx is None:
+            raise ValueError("MuLasso: fit(X, labels, feature_index=...) with the FeatureIndex from "
+                             "channel_responses to name the features")
+        return idx
+
+    def _class(self, class_) -> int:
+        return check_int(class_, "class_", minimum=0, maximum=self.n_classes_ - 1)
+
+    def relevant_features(self, class_: int) -> list[tuple[str, int, float]]:
+        """(layer, channel, weight) of the features with a non-zero weight for ``class_``, sorted by
+        weight, largest first (negative weights — evidence against the class — come last)."""
+        self._fitted()
+        j = self._class(class_)
+        idx = self._index()
+        w = self.coef_[:, j]
+        cols = np.flatnonzero(w)
+        cols = cols[np.argsort(-w[cols], kind="stable")]
+        return [(*idx[k], float(w[k])) for k in cols]
+
+
+def _spg(X, L, W, mu, max_iter, tol, memory, gamma=1e-4, a_min=1e-10, a_max=1e10):
+    """Spectral projected gradient for the C column problems min ½‖Xw_j − l_j‖² s.t. ‖w_j‖₁ ≤ µ.
+    (½ of eq. (1)'s objective: the same minimiser.)"""
+    c = L.shape[1]
+    R = X @ W - L
+    f = 0.5 * (R * R).sum(0)
+    G = X.T @ R
+    # first step: 1 / ‖X‖²₂ (Lipschitz constant of the gradient), then Barzilai–Borwein
+    lip = torch.linalg.matrix_norm(X, ord=2) ** 2
+    alpha = torch.full((c,), float(1.0 / max(float(lip), 1e-30)), dtype=X.dtype, device=X.device)
+    hist = f.unsqueeze(0).repeat(memory, 1)
+    active = torch.ones(c, dtype=torch.bool, device=X.device)
+    gap = torch.zeros_like(f)
+    scale = 0.5 * (L * L).sum(0)
+    it = 0
+    for it in range(1, max_iter + 1):
+        gap = (W * G).sum(0) + mu * G.abs().amax(0)
+        active = gap > tol * torch.maximum(f, 1e-12 * scale)
+        if not bool(active.any()):
+            it -= 1
+            break
+        D = project_l1_ball(W - alpha * G, mu) - W
+        D = D * active.to(D.dtype)
+        XD = X @ D
+        gtd = (G * D).sum(0)
+        dd = (XD * XD).sum(0)
+        fmax = hist.max(0).values
+        lam = torch.ones_like(f)
+        for _ in range(30):  # backtracking; f is quadratic so f(w + λd) costs nothing more
+            fnew = f + lam * gtd + 0.5 * lam * lam * dd
+            ok = (fnew <= fmax + gamma * lam * gtd) | ~active
+            if bool(ok.all()):
+                break
+            curv = (fnew - f - lam * gtd)
+            lt = torch.where(curv > 0, -gtd * lam * lam / (2 * curv.clamp(min=1e-300)), 0.5 * lam)
+            lt = torch.where((lt >= 0.1 * lam) & (lt <= 0.9 * lam), lt, 0.5 * lam)
+            lam = torch.where(ok, lam, lt)
+        W = W + lam * D
+        R = R + lam * XD
+        f = 0.5 * (R * R).sum(0)
+        G_new = X.T @ R
+        sts = lam * lam * (D * D).sum(0)
+        sty = lam * lam * dd  # sᵀy = sᵀXᵀXs for this quadratic
+        alpha = torch.where(sty > 0, sts / sty.clamp(min=1e-300), torch.full_like(sts, a_max)).clamp(a_min, a_max)
+        alpha = torch.where(active, alpha, alpha)
+        G = G_new
+        hist = torch.cat([hist[1:], f.unsqueeze(0)])
+        if it % 50 == 0:  # limit round-off drift in the running residual
+            R = X @ W - L
+            f = 0.5 * (R * R).sum(0)
+            G = X.T @ R
+    gap = (W * G).sum(0) + mu * G.abs().amax(0)
+    conv = gap <= tol * torch.maximum(f, 1e-12 * scale)
+    return W, {"objective": (2 * f).cpu().numpy(), "gap": (2 * gap).cpu().numpy(), "n_iter": it,
+               "converged": bool(conv.all())}
+
+
+# --------------------------------------------------------------------------- explanations (§3.2)
+
+
+def relevance(x, w, mode: str = "paper") -> torch.Tensor:
+    """Relevance of each feature for a class (§3.2): ``"paper"``: r = x ⊙ w;  ``"release"`` (the
+    authors' MATLAB code): x is L2-normalised first and r = x̂ ⊙ w / Σw. Both rank features the same
+    way when Σw > 0; only positive entries count as support."""
+    check_choice(mode, "relevance", ("paper", "release"))
+    x = torch.as_tensor(x, dtype=torch.float64)
+    w = torch.as_tensor(w, dtype=torch.float64)
+    if mode == "paper":
+        return x * w
+    xn = x / x.norm(dim=-1, keepdim=True).clamp(min=1e-30)
+    s = w.sum()
+    return xn * w / (s if abs(float(s)) > 1e-30 else 1.0)
+
+
+@dataclass
+class Explanation:
+    """Result of :func:`explain` for N images.
+
+    ``predicted`` [N] class ĵ; ``heatmap`` [N,H,W] the combined map (pixel-wise max of the min–max
+    normalised feature maps); ``maps`` [N,k,H,W] the per-feature maps (zeros where fewer than k
+    features have positive relevance); ``features`` per image the list of (layer, channel, relevance).
+    """
+
+    predicted: torch.Tensor
+    heatmap: torch.Tensor
+    maps: torch.Tensor
+    features: list = field(default_factory=list)
+    method: str = "guided_backprop"
+    fix_stride: bool = True
+
+    @property
+    def layers(self) -> list:
+        return [[f[0] for f in fs] for fs in self.features]
+
+
+def _minmax_maps(h: torch.Tensor) -> torch.Tensor:
+    flat = h.flatten(-2)
+    lo = flat.amin(-1, keepdim=True).unsqueeze(-1)
+    span = (flat.amax(-1, keepdim=True).unsqueeze(-1) - lo)
+    return torch.where(span > 0, (h - lo) / span.clamp(min=1e-30), torch.zeros_like(h))
+
+
+def _feature_maps(model, x, pairs, method, fix_stride, size):
+    """Heatmap [H,W] for each (image row, layer, channel) in ``pairs``; grouped so that one attribute
+    call serves every image that needs the same (layer, channel)."""
+    from .attribution import attribute
+
+    out = {}
+    groups: dict[tuple, list[int]] = {}
+    for i, layer, ch in pairs:
+        groups.setdefault((layer, ch), []).append(i)
+    if method == "activation":
+        by_layer: dict[str, list] = {}
+        for (layer, ch), rows in groups.items():
+            by_layer.setdefault(layer, []).append((ch, rows))
+        with torch.no_grad(), capture(model, list(by_layer), detach=True) as cap:
+            model(x.to(model_device(model)))
+        for layer, items in by_layer.items():
+            a = cap[layer]
+            for ch, rows in items:
+                m = a[rows, ch].unsqueeze(1).float()
+                m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)[:, 0].cpu()
+                for r, mm in zip(rows, m):
+                    out[(r, layer, ch)] = mm
+        return out
+    for (layer, ch), rows in groups.items():
+        h = attribute(model, x[rows], method, layer=layer, channel=int(ch), channel_score="energy",
+                      reduce="pos_l2", fix_stride=fix_stride).detach().float().cpu()
+        for r, hh in zip(rows, h):
+            out[(r, layer, ch)] = hh
+    return out
+
+
+def explain(model: nn.Module, x, selector: MuLasso, top_k: int = 3, method: str = "guided_backprop",
+            fix_stride: bool = True, layers=None, target=None, relevance_mode: str = "paper",
+            responses=None) -> Explanation:
+    """Visual explanation of the prediction (µ-Lasso §3.2, Fig. 6).
+
+    For each image: ĵ = argmax F(I) (or ``target``); r = x ⊙ w_ĵ over the selector's features
+    (:func:`relevance`); the ``top_k`` features with the largest positive r; each drawn with
+    ``method`` from the channel's whole activation map (``"guided_backprop"`` = the paper's
+    Deconv+GB; ``"deconvnet"``; or ``"activation"`` = the channel's activation map upsampled
+    bilinearly, which exists only for spatial layers, so FC features are skipped for it), with the
+    stride fix when ``fix_stride``; each map min–max normalised; combined by a pixel-wise max.
+
+    ``layers`` restricts the candidate features to some layers. ``responses`` may pass x's
+    precomputed features [N, m] (from :func:`channel_responses` with the selector's index).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(selector, MuLasso):
+        raise TypeError(f"selector: expected a fitted MuLasso, got {type(selector).__name__}")
+    selector._fitted()
+    idx = selector._index()
+    x = check_images(x, "x")
+    top_k = check_int(top_k, "top_k", minimum=1)
+    check_choice(method, "method", ("guided_backprop", "deconvnet", "activation"))
+    check_choice(relevance_mode, "relevance_mode", ("paper", "release"))
+    if method == "activation":
+        fix_stride = False
+    cand = np.ones(len(idx), bool)
+    if layers is not None:
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        bad = [l for l in layers if l not in idx.layers]
+        if bad:
+            raise ValueError(f"layers: {bad} are not feature layers; valid: {idx.layers}")
+        cand &= np.isin(idx.layer_of(), [idx.layers.index(l) for l in layers])
+    if method == "activation":
+        cand &= np.repeat(np.asarray(idx.spatial, bool), idx.sizes)
+    if responses is None:
+        responses, _ = channel_responses(model, x, idx.layers)
+    elif tuple(responses.shape) != (len(x), len(idx)):
+        raise ValueError(f"responses: expected shape {(len(x), len(idx))}, got {tuple(responses.shape)}")
+    with torch.no_grad():
+        pred = model(x.to(model_device(model))).argmax(1).cpu()
+    if target is not None:
+        t = torch.as_tensor(target).reshape(-1).long()
+        pred = t.expand(len(x)).clone() if t.numel() == 1 else t
+        if len(pred) != len(x) or (pred < 0).any() or (pred >= selector.n_classes_).any():
+            raise ValueError(f"target: expected one class or {len(x)} classes in 0..{selector.n_classes_ - 1}")
+    W = torch.from_numpy(selector.coef_)
+    feats, pairs = [], []
+    for i in range(len(x)):
+        r = relevance(responses[i].cpu(), W[:, int(pred[i])], relevance_mode).numpy()
+        r = np.where(cand & (r > 0), r, 0.0)
+        order = np.argsort(-r, kind="stable")[:top_k]
+        fs = [(*idx[j], float(r[j])) for j in order if r[j] > 0]
+        feats.append(fs)
+        pairs += [(i, l, c) for l, c, _ in fs]
+    size = tuple(x.shape[-2:])
+    got = _feature_maps(model, x, pairs, method, fix_stride, size)
+    maps = torch.zeros(len(x), top_k, *size)
+    for i, fs in enumerate(feats):
+        for k, (l, c, _) in enumerate(fs):
+            maps[i, k] = got[(i, l, c)]
+    maps = _minmax_maps(maps)
+    return Explanation(pred, maps.amax(1), maps, feats, method, bool(fix_stride))
+
+
+# --------------------------------------------------------------------------- grid artifact (§3.3)
+
+
+def grid_energy(heatmaps, period: int = 2) -> torch.Tensor:
+    """Share of a heatmap's spectral power (mean removed) at the frequencies of a grid with the given
+    ``period`` in pixels: 2-D DFT bins (u, v) ≠ (0, 0) with u a multiple of H/period and v a multiple of
+    W/period. A stride-s deconvnet grid puts its power there; smooth maps have little. Returns [N]."""
+    h = torch.as_tensor(heatmaps).detach().float().cpu()
+    if h.ndim == 2:
+        h = h.unsqueeze(0)
+    if h.ndim != 3:
+        raise ValueError(f"heatmaps: expected [N,H,W], got shape {tuple(h.shape)}")
+    period = check_int(period, "period", minimum=2)
+    H, W = h.shape[-2:]
+    if H % period or W % period:
+        raise ValueError(f"period: {period} must divide the map size {H}×{W}")
+    h = h - h.mean((-2, -1), keepdim=True)
+    p = torch.fft.fft2(h).abs().pow(2)
+    u = torch.arange(H) % (H // period) == 0
+    v = torch.arange(W) % (W // period) == 0
+    mask = u[:, None] & v[None, :]
+    mask[0, 0] = False
+    tot = p.flatten(1).sum(1)
+    return torch.where(tot > 0, p[:, mask].sum(1) / tot.clamp(min=1e-30), torch.zeros_like(tot))
+
+
+def stride_one_size(model: nn.Module, layer: str, input_shape=None) -> tuple:
+    """Eq. (3) with S = 1 for a conv/pool ``layer``: the size A + 2·O − M + 1 (per axis) that the stride
+    fix resizes the backward signal to, with A the layer's own input size."""
+    from .rules import _pair, _stride_one_size
+
+    name, module = get_layer(model, layer)
+    if not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        raise ValueError(f"layer: {name!r} is a {type(module).__name__}; expected a 2-D conv or pool layer")
+    if input_shape is None:
+        cfg = getattr(model, "config", None)
+        if cfg is None:
+            raise ValueError("input_shape: needed for models without a config, e.g. (3, 224, 224)")
+        input_shape = (cfg.in_channels, cfg.input_size, cfg.input_size)
+    seen = {}
+    h = module.register_forward_pre_hook(lambda m, inp: seen.setdefault("a", tuple(inp[0].shape[-2:])))
+    try:
+        p0 = next(model.parameters())
+        with torch.no_grad():
+            was = model.training
+            model.eval()
+            try:
+                model(torch.zeros(1, *input_shape, dtype=p0.dtype, device=p0.device))
+            finally:
+                model.train(was)
+    finally:
+        h.remove()
+    pad = (0, 0) if isinstance(getattr(module, "padding", 0), str) else module.padding
+    d = getattr(module, "dilation", 1) if not isinstance(module, nn.AvgPool2d) else 1
+    return _stride_one_size(seen["a"], _pair(module.kernel_size), _pair(pad), _pair(d))
+
+
+# --------------------------------------------------------------------------- interpretation (Fig. 5)
+
+
+def receptive_field(model: nn.Module, layer: str) -> tuple[int, int, float] | None:
+    """(size, jump, start) of a unit of ``layer`` in input pixels, for a chain of layers in forward
+    (definition) order: unit (h, w) sees the square of side ``size`` centred at
+    (start + h·jump, start + w·jump). None after a flatten/linear/adaptive layer (whole image)."""
+    name, _ = get_layer(model, layer)
+    size, jump, start = 1, 1, 0.5
+    for n, m in model.named_modules():
+        if any(True for _ in m.children()) or not n:
+            continue
+        if isinstance(m, (nn.Linear, nn.Flatten, nn.modules.pooling._AdaptiveAvgPoolNd,
+                          nn.modules.pooling._AdaptiveMaxPoolNd)):
+            return None
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            k = _first(m.kernel_size)
+            s = _first(m.stride if m.stride is not None else m.kernel_size)
+            p = 0 if isinstance(getattr(m, "padding", 0), str) else _first(m.padding)
+            d = _first(getattr(m, "dilation", 1)) if not isinstance(m, nn.AvgPool2d) else 1
+            k = d * (k - 1) + 1
+            size += (k - 1) * jump
+            start += ((k - 1) / 2 - p) * jump
+            jump *= s
+        if n == name:
+            return int(size), int(jump), float(start)
+    raise ValueError(f"layer: {name!r} was not found among the model's leaf layers")
+
+
+def _first(v):
+    return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
+
+
+def average_patches(model: nn.Module, data, feature: tuple, top: int = 100, batch_size: int = 128):
+    """Average image of a feature (µ-Lasso Fig. 5): the ``top`` images with the strongest response of
+    ``feature = (layer, channel)`` (its squared L2 norm); from each, the input crop of the receptive
+    field centred at the channel's maximum; crops are zero-padded at the border and averaged.
+    FC features (no spatial map) average the whole images. Returns (mean crop [C,S,S], image indices)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    x = _images_of(data)
+    if not (isinstance(feature, (tuple, list)) and len(feature) == 2):
+        raise TypeError(f"feature: expected (layer, channel), got {feature!r}")
+    layer, ch = feature
+    name, _ = get_layer(model, layer)
+    top = check_int(top, "top", minimum=1)
+    ch = check_int(ch, "channel", minimum=0)
+    energy, argmax = [], []
+    dev = model_device(model)
+    from .attribution import _Guard
+
+    with _Guard(model), torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            with capture(model, name, detach=True) as cap:
+                model(x[i:i + batch_size].to(dev))
+            a = cap[name]
+            if ch >= a.shape[1]:
+                raise ValueError(f"channel: {ch} out of range; {name!r} has {a.shape[1]} channels")
+            a = a[:, ch].float()
+            if a.ndim == 1:
+                energy.append(a.pow(2).cpu())
+                argmax.append(torch.full((len(a),), -1))
+            else:
+                flat = a.flatten(1)
+                energy.append(flat.pow(2).sum(1).cpu())
+                argmax.append(flat.argmax(1).cpu())
+                width = a.shape[-1]
+    energy, argmax = torch.cat(energy), torch.cat(argmax)
+    order = torch.argsort(energy, descending=True)[:top]
+    rf = receptive_field(model, name) if argmax[0] >= 0 else None
+    if rf is None:
+        return x[order].mean(0), order
+    size, jump, start = rf
+    H, W = x.shape[-2:]
+    pad = size
+    xp = F.pad(x[order], (pad, pad, pad, pad))
+    crops = []
+    for r, i in enumerate(order.tolist()):
+        h, w = divmod(int(argmax[i]), width)
+        cy, cx = start + h * jump, start + w * jump
+        y0, x0 = int(round(cy - size / 2)) + pad, int(round(cx - size / 2)) + pad
+        crops.append(xp[r, :, y0:y0 + size, x0:x0 + size])
+    return torch.stack(crops).mean(0), order
+
+
+# --------------------------------------------------------------------------- ablation (Fig. 4)
+
+
+def ablate(model: nn.Module, data, features, batch_size: int = 256) -> float:
+    """Accuracy of ``model`` on ``data`` with the channels ``features`` [(layer, channel), ...] set to
+    zero at their layers' outputs (forward hooks, removed afterwards)."""
+    x = _images_of(data)
+    y = torch.as_tensor(_labels_of(data)).long()
+    by_layer: dict[str, list[int]] = {}
+    for layer, ch in features:
+        by_layer.setdefault(get_layer(model, layer)[0], []).append(int(ch))
+    mods = dict(model.named_modules())
+    handles = []
+    from .attribution import _Guard
+
+    def zero(chans):
+        idx = torch.as_tensor(sorted(set(chans)))
+
+        def hook(mod, inp, out):
+            out = out.clone()
+            out[:, idx.to(out.device)] = 0
+            return out
+        return hook
+
+    correct = 0
+    try:
+        for n, chans in by_layer.items():
+            handles.append(mods[n].register_forward_hook(zero(chans)))
+        with _Guard(model), torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                out = model(x[i:i + batch_size].to(model_device(model)))
+                correct += int((out.argmax(1).cpu() == y[i:i + batch_size]).sum())
+    finally:
+        for h in handles:
+            h.remove()
+    return correct / len(x)
+
+
+def ablation_study(model: nn.Module, fit_data, test_data, mu: float = 10.0, n_random: int = 5, seed: int = 0,
+                   batch_size: int = 256) -> dict:
+    """Fig. 4: accuracy on ``test_data`` after zeroing the µ-Lasso features selected on ``fit_data``
+    (*All*: every feature layer; *OnlyConv*: the spatial layers before the classifier), versus as many
+    features drawn at random from the same candidate pool (``n_random`` draws). Returns a dict with
+    ``original``, and for each of ``All``/``OnlyConv``: ``n`` selected, ``accuracy``, ``random`` (the
+    accuracies of the random draws)."""
+    n_random = check_int(n_random, "n_random", minimum=1)
+    y = _labels_of(fit_data)
+    rng = np.random.default_rng(seed)
+    out = {"original": ablate(model, test_data, [], batch_size)}
+    X, idx = channel_responses(model, fit_data, batch_size=batch_size)
+    conv_layers = feature_layers(model, tuple(_images_of(fit_data).shape[1:]), only_conv=True)
+    for name, sub_layers in (("All", idx.layers), ("OnlyConv", conv_layers)):
+        sub, cols = idx.subset(sub_layers)
+        sel = MuLasso(mu=mu).fit(X[:, cols], y, sub)
+        chosen = [sub[j] for j in np.flatnonzero(sel.selected_)]
+        rand = []
+        for _ in range(n_random):
+            pick = rng.choice(len(sub), size=len(chosen), replace=False)
+            rand.append(ablate(model, test_data, [sub[j] for j in pick], batch_size))
+        out[name] = {"n": len(chosen), "accuracy": ablate(model, test_data, chosen, batch_size),
+                     "random": rand, "features": chosen}
+    return out
+
+
+# --------------------------------------------------------------------------- flower benchmark (§4.3)
+
+#: the three ways to draw the selected features' heatmaps in Figs. 8–9
+BENCH_METHODS = {
+    "upsampled activations": dict(method="activation", fix_stride=False),
+    "Deconv+GB": dict(method="guided_backprop", fix_stride=False),
+    "ours (stride fix)": dict(method="guided_backprop", fix_stride=True),
+}
+
+
+def flower_benchmark(model: nn.Module, data, selector: MuLasso, top_k: int = 3, thresholds=None,
+                     methods=None) -> dict:
+    """µ-Lasso §4.3: explain every image of ``data`` (an ImageSet with ``masks``) with each way of
+    drawing heatmaps (:data:`BENCH_METHODS`), threshold the combined maps at a range of levels and
+    measure pixel IoU with the ground-truth masks. Returns per method: ``auc`` (area under the mean
+    IoU-vs-threshold curve), ``iou_at_mean`` (mean IoU with each map thresholded at its own mean),
+    ``curve`` (:class:`xnb.metrics.IoUCurve`) and ``heatmaps``."""
+    from .metrics import iou_at_mean, iou_curve
+
+    masks = getattr(data, "masks", None)
+    if masks is None:
+        raise ValueError("data: needs ground-truth masks (e.g. xnb.data.flowers)")
+    x = _images_of(data)
+    methods = list(BENCH_METHODS) if methods is None else list(methods)
+    for m in methods:
+        check_choice(m, "methods", list(BENCH_METHODS))
+    X, _ = channel_responses(model, x, selector._index().layers)
+    out = {}
+    for m in methods:
+        e = explain(model, x, selector, top_k=top_k, responses=X, **BENCH_METHODS[m])
+        curve = iou_curve(e.heatmap, masks, thresholds)
+        out[m] = {"auc": curve.auc, "iou_at_mean": float(iou_at_mean(e.heatmap, masks).mean()),
+                  "curve": curve, "heatmaps": e.heatmap, "explanation": e}
+    return out
+
+
+# --------------------------------------------------------------------------- widget
+
+
+class MuLassoExplorer:
+    """Live µ-Lasso explorer (built on :class:`xnb.widgets.base.Panel`).
+
+    Controls: µ (re-solves eq. 1 with a warm start; the status shows how many features are selected,
+    per layer), class (its relevant features are listed), image, top-k, layer filter, fix_stride,
+    heatmap threshold (re-renders and shows the live IoU with the mask — no backward pass).
+    Feature maps are cached per (image, layer, channel, fix_stride): a change costs at most the
+    backward passes of features not seen before.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        from .widgets.base import Panel
+
+        # a Panel subclass built lazily so that `import xnb.mulasso` does not import ipywidgets
+        impl = _explorer_class(Panel)
+        obj = impl.__new__(impl)
+        obj.__init__(*args, **kwargs)
+        return obj
+
+
+_EXPLORER = None
+
+
+def _explorer_class(Panel):
+    global _EXPLORER
+    if _EXPLORER is not None:
+        return _EXPLORER
+    import ipywidgets
+
+    from . import viz
+    from .metrics import iou
+    from .widgets.base import LRUCache, Timer
+
+    class _MuLassoExplorer(Panel):
+        def __init__(self, model, X, labels, index: FeatureIndex, data, mu: float = 5.0, class_names=None,
+                     scale: int | None = None, mu_max: float = 30.0):
+            images = _images_of(data)
+            self.model = model
+            self.X = torch.as_tensor(X)
+            self.labels = labels
+            self.index = index
+            self.images = images.detach().cpu()
+            self.masks = getattr(data, "masks", None)
+            self.class_names = list(class_names or getattr(data, "class_names", None) or
+                                    [str(i) for i in range(int(torch.as_tensor(labels).max()) + 1)])
+            h = int(self.images.shape[-1])
+            self.scale = scale or max(1, round(256 / h))
+            super().__init__(width=h * self.scale, title="µ-Lasso explorer")
+            self.selector = MuLasso(mu=mu, warm_start=True)
+            self.fits = LRUCache(maxsize=64)
+            self.maps = LRUCache(maxsize=2048)
+            self.responses, _ = channel_responses(model, self.images, index.layers)
+            self.n_backward = 0
+            self.last_fit_ms = 0.0
+            self.mu = ipywidgets.FloatSlider(mu, min=0.5, max=mu_max, step=0.5, description="µ",
+                                             continuous_update=False)
+            self.klass = ipywidgets.Dropdown(options=[(c, i) for i, c in enumerate(self.class_names)],
+                                             value=0, description="class")
+            self.image = ipywidgets.IntSlider(0, 0, len(self.images) - 1, description="image")
+            self.top_k = ipywidgets.IntSlider(3, 1, 8, description="top-k")
+            self.layer = ipywidgets.Dropdown(options=["all layers", "conv part only"] + list(index.layers),
+                                             value="all layers", description="layers")
+            self.fix = ipywidgets.Checkbox(True, description="fix_stride")
+            self.threshold = ipywidgets.FloatSlider(0.5, min=0.0, max=1.0, step=0.02, description="threshold")
+            self.info = ipywidgets.HTML()
+            self.add_controls(self.mu, self.klass, self.image, self.top_k, self.layer, self.fix, self.threshold,
+                              self.info)
+            for w in (self.mu, self.klass, self.image, self.top_k, self.layer, self.fix, self.threshold):
+                self.observe(w)
+            self.refresh()
+
+        def fit(self, mu: float) -> MuLasso:
+            """The selector for µ (cached; a new µ warm-starts from the last solution)."""
+            def run():
+                with Timer() as t:
+                    self.selector.set_params(mu=float(mu)).fit(self.X, self.labels, self.index)
+                self.last_fit_ms = t.ms
+                return self.selector.coef_.copy()
+            coef = self.fits.get_or_compute(round(float(mu), 6), run)
+            sel = MuLasso(mu=float(mu))
+            sel.coef_ = coef
+            sel.n_classes_ = coef.shape[1]
+            sel.n_features_in_ = coef.shape[0]
+            sel.selected_ = (coef != 0).any(1)
+            sel.n_selected_ = int(sel.selected_.sum())
+            sel.feature_index_ = self.index
+            return sel
+
+        def _layers(self):
+            v = self.layer.value
+            if v == "all layers":
+                return None
+            if v == "conv part only":
+                return [n for n, s in zip(self.index.layers, self.index.spatial) if s]
+            return [v]
+
+        def explanation(self, i: int) -> Explanation:
+            sel = self.fit(self.mu.value)
+            fix = bool(self.fix.value)
+            e = explain(self.model, self.images[i:i + 1], sel, top_k=int(self.top_k.value),
+                        fix_stride=fix, layers=self._layers(), responses=self.responses[i:i + 1],
+                        **{"method": "activation"} if False else {})
+            return e
+
+        def redraw(self):
+            i = int(self.image.value)
+            sel = self.fit(self.mu.value)
+            per_layer = sel.selected_per_layer()
+            fix = bool(self.fix.value)
+            # feature maps from the cache: a backward pass only for features not seen before
+            W = torch.from_numpy(sel.coef_)
+            with torch.no_grad():
+                pred = int(self.model(self.images[i:i + 1].to(model_device(self.model))).argmax(1))
+            r = relevance(self.responses[i].cpu(), W[:, pred]).numpy()
+            cand = np.ones(len(self.index), bool)
+            lay = self._layers()
+            if lay is not None:
+                cand &= np.isin(self.index.layer_of(), [self.index.layers.index(n) for n in lay])
+            r = np.where(cand & (r > 0), r, 0.0)
+            order = [j for j in np.argsort(-r, kind="stable")[:int(self.top_k.value)] if r[j] > 0]
+            maps = []
+            for j in order:
+                l, c = self.index[j]
+                def run(l=l, c=c):
+                    self.n_backward += 1
+                    return _feature_maps(self.model, self.images[i:i + 1], [(0, l, c)], "guided_backprop",
+                                         fix, tuple(self.images.shape[-2:]))[(0, l, c)]
+                maps.append(self.maps.get_or_compute((i, l, c, fix), run))
+            H, Wd = self.images.shape[-2:]
+            heat = _minmax_maps(torch.stack(maps)).amax(0) if maps else torch.zeros(H, Wd)
+            t = float(self.threshold.value)
+            png = viz.render(self.images[i], heat.numpy(), threshold=t, scale=self.scale)
+            self.view.show(png)
+            iou_txt = ""
+            if self.masks is not None:
+                v = float(iou(heat >= t if t > 0 else heat >= 0, self.masks[i])[0])
+                iou_txt = f" · IoU with the mask at {t:.2f}: {v:.2f}"
+            feats = ", ".join(f"{self.index[j][0]}:{self.index[j][1]}" for j in order) or "none"
+            self.set_status(f"µ={self.mu.value:g}: {sel.n_selected_} features selected (fit "
+                            f"{self.last_fit_ms:.0f} ms) · predicted {self.class_names[pred]} · top: {feats}"
+                            f"{iou_txt}")
+            k = int(self.klass.value)
+            rel = [(self.index[j], float(sel.coef_[j, k])) for j in np.flatnonzero(sel.coef_[:, k])]
+            rel.sort(key=lambda t_: -t_[1])
+            rows = "".join(f"<tr><td>{n}</td><td>{v}</td></tr>" for n, v in per_layer.items() if v)
+            feat_rows = ", ".join(f"{l}:{c} ({w:+.2f})" for (l, c), w in rel[:8])
+            self.info.value = (f"<small><b>selected per layer</b><table>{rows}</table>"
+                               f"<b>class {self.class_names[k]!r}</b>: {feat_rows}</small>")
+
+    _EXPLORER = _MuLassoExplorer
+    return _EXPLORER
+
+
+# --------------------------------------------------------------------------- exercises
+
+
+def _ex_fit_data():
+    from . import data
+
+    return data.flowers(240, variant="single", seed=3)
+
+
+def _ex1():
+    from . import models
+
+    m = models.load("flowers-single")
+    d = _ex_fit_data()
+    X, idx = channel_responses(m, d)
+    return MuLasso(mu=5.0).fit(X, d.labels, idx).n_selected_
+
+
+def _ex2():
+    from . import models
+
+    return stride_one_size(models.load("flowers-single"), "pool1")
+
+
+def _ex3():
+    from . import models
+
+    return stride_one_size(models.load("flowers-single"), "conv3")
+
+
+def _same_size(a, b):
+    if isinstance(a, numbers.Integral):
+        a = (int(a), int(a))
+    return tuple(int(v) for v in a) == tuple(b)
+
+
+from .exercises import Exercise  # noqa: E402
+
+EXERCISES = {
+    "mulasso.1": Exercise(
+        "With µ = 5, how many features (layer, channel pairs) does µ-Lasso select, for any class, on the "
+        "flowers-single model with data.flowers(240, variant='single', seed=3)?", _ex1,
+        "channel_responses(model, data) then MuLasso(mu=5).fit(X, data.labels, index).n_selected_",
+        lambda a, b: int(a) == int(b)),
+    "mulasso.2": Exercise(
+        "By eq. (3) with S = 1, to what size (H, W) does the stride fix resize the backward signal "
+        "before back-projecting through pool1 of flowers-single (64×64 input)?", _ex2,
+        "A + 2·O − M + 1 with A = pool1's input size, O its padding, M its kernel size.", _same_size),
+    "mulasso.3": Exercise(
+        "And before conv3 (stride 2, 3×3 kernel, padding 1)? (H, W)", _ex3,
+        "conv3's input is pool2's output; A + 2·O − M + 1.", _same_size),
+}

@@ -1,0 +1,858 @@
+"""Input resampling: the neurons that matter across a neighbourhood of the image.
+
+Lengerich, Konam, Xing, Rosenthal & Veloso, "Towards Visual Explanations for Convolutional Neural
+Networks via Input Resampling" (ICML WHI 2017). Given a trained network and one image:
+
+1. :func:`perturb` makes n copies of the image, each multiplied pixel-wise by a noise filter
+   1 + N(0, σ) (§4.1; n = 50, σ = 0.1 in the paper);
+2. :func:`neuron_importance` scores every unit (channel) of a layer from one batched forward pass over
+   the copies — *activation-output correlation* (eq. 2) and *activation precision* (eq. 3) — or, on
+   the clean image only, with the four APPLE baselines (activation / weight matrix sum / variance);
+3. :func:`top_neurons` keeps the N best units per layer; :func:`patches` back-projects each to the
+   input with the deconvnet (from the unit's maximum location) and boxes the non-zero pixels;
+4. :func:`jaccard` compares two selections (§5.2).
+
+Where the authors' release departs from the paper xnb follows the paper and offers the code's variant:
+``perturb(schedule="growing")`` (copy i multiplied by 1 + i·N(0, σ)), ``jaccard(definition="sum")``
+(|A∩B| / (|A| + |B|)). The paper's variance formulas (Σz² − (Σz)², APPLE and eq. 3) lack the 1/n
+factors; xnb uses the variance they stand for (the population variance, as the authors' code does
+with ``np.var``).
+
+Evaluation helpers (§5): :func:`evaluate_patches` (patch localization against the flowers' ground
+truth, Table 1), :func:`masked_images` + :func:`secondary_accuracy` (§5.1) and
+:func:`jaccard_during_training` (Fig. 3). :class:`ResamplingExplorer` is the live widget.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+import ipywidgets
+
+from . import viz
+from ._check import check_choice, check_float, check_images, check_int, model_device
+from .exercises import Exercise
+from .widgets.base import LRUCache, Panel, Timer
+from .layers import get_layer, layers as _layers
+
+__all__ = [
+    "METRICS", "RESAMPLING_METRICS", "APPLE_METRICS", "perturb", "noise_levels", "ResampledActivations",
+    "resample", "neuron_importance", "neuron_importance_all", "top_neurons", "jaccard", "Patches",
+    "patches", "PatchEvaluation", "evaluate_patches", "masked_images", "secondary_classifier",
+    "secondary_accuracy", "jaccard_during_training", "ResamplingExplorer", "EXERCISES",
+]
+
+#: metric name -> what it scores (equation of the paper)
+METRICS: dict[str, str] = {
+    "correlation": "activation-output correlation, eq. (2): mean over positions of |Pearson r| between "
+                   "the unit's activation and the target output across the perturbed copies",
+    "precision": "activation precision, eq. (3): mean over positions of 1 / variance across the copies; "
+                 "units with mean activation below λ discarded",
+    "activation_sum": "APPLE: sum of the unit's activation map on the clean image",
+    "activation_variance": "APPLE: variance of the unit's activation map on the clean image",
+    "weight_sum": "APPLE: sum of the unit's filter weights",
+    "weight_variance": "APPLE: variance of the unit's filter weights",
+}
+RESAMPLING_METRICS = ("correlation", "precision")
+APPLE_METRICS = ("activation_sum", "activation_variance", "weight_sum", "weight_variance")
+_WEIGHT_METRICS = ("weight_sum", "weight_variance")
+
+_SCHEDULES = ("constant", "growing")
+
+
+# --------------------------------------------------------------------------- §4.1 perturbation
+
+
+def noise_levels(n: int = 50, sigma: float = 0.1, schedule: str = "constant") -> np.ndarray:
+    """Standard deviation of the noise filter of each copy: σ for every copy (the paper, §4.1) or
+    σ·i for copy i = 0..n−1 (``schedule="growing"``, the authors' code; copy 0 is the clean image)."""
+    n = check_int(n, "n", minimum=2)
+    sigma = check_float(sigma, "sigma", low=0.0)
+    check_choice(schedule, "schedule", _SCHEDULES)
+    if schedule == "constant":
+        return np.full(n, sigma)
+    return sigma * np.arange(n, dtype=np.float64)
+
+
+def perturb(x: torch.Tensor, n: int = 50, sigma: float = 0.1, schedule: str = "constant",
+            seed: int = 0) -> torch.Tensor:
+    """n perturbed copies of one image, each multiplied pixel-wise by a noise filter 1 + N(0, σ) (§4.1).
+
+    The filter is drawn independently for every pixel and channel, and afresh for every copy; values
+    are not clipped (the paper does not say to). ``schedule="growing"`` reproduces the authors' code,
+    where copy i (i = 0..n−1) is multiplied by 1 + i·N(0, σ) (copy 0 is the clean image and the last
+    copies are very noisy: σ·(n−1) = 4.9 for the defaults). Deterministic for a given ``seed`` on any
+    device (the noise is drawn on the CPU).
+
+    Returns a tensor [n, C, H, W] on ``x``'s device.
+    """
+    x = check_images(x, "x")
+    if x.shape[0] != 1:
+        raise ValueError(f"x: expected one image [C,H,W] or [1,C,H,W], got a batch of {x.shape[0]}")
+    check_int(seed, "seed")
+    levels = torch.as_tensor(noise_levels(n, sigma, schedule), dtype=torch.float32)
+    gen = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn((len(levels),) + tuple(x.shape[1:]), generator=gen)
+    filt = 1.0 + levels.view(-1, 1, 1, 1) * noise
+    return x * filt.to(device=x.device, dtype=x.dtype)
+
+
+# --------------------------------------------------------------------------- §4.2 statistics over the copies
+
+
+class _EvalMode:
+    """Eval mode during a call, the training flag restored afterwards (parameters are never touched)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        for m, t in self.flags:
+            m.training = t
+        return False
+
+
+@dataclass
+class _LayerStats:
+    clean: torch.Tensor  # [C, P] activation on the clean image
+    mean: torch.Tensor  # [C, P] mean over the copies
+    var: torch.Tensor  # [C, P] population variance over the copies
+    const: torch.Tensor  # [C, P] bool: exactly the same value in every copy
+    cov: torch.Tensor  # [C, P] covariance with the output o
+    weight: torch.Tensor | None  # [C, K] the unit's filter weights, flattened (None: no weights)
+
+
+class ResampledActivations:
+    """Statistics of every unit of some layers over n perturbed copies of one image, from one batched
+    forward pass (made by :func:`resample`). :meth:`importance` turns them into scores; changing the
+    threshold λ or the metric costs no forward pass (what a widget slider needs).
+
+    Attributes: ``layers`` (names), ``n``, ``sigma``, ``schedule``, ``seed``, ``target`` (the class
+    whose output oᵢ is correlated), ``output`` ("logit" or "probability"), ``o`` (the n outputs, a
+    float64 tensor), ``o_clean``, ``stats`` (per layer).
+    """
+
+    def __init__(self, layers, stats, o, o_clean, target, n, sigma, schedule, seed, output):
+        self.layers = list(layers)
+        self.stats: dict[str, _LayerStats] = stats
+        self.o = o
+        self.o_clean = o_clean
+        self.target = int(target)
+        self.n, self.sigma, self.schedule, self.seed, self.output = n, sigma, schedule, seed, output
+
+    def n_units(self, layer: str) -> int:
+        return int(self._layer(layer).clean.shape[0])
+
+    def _layer(self, layer):
+        if layer not in self.stats:
+            raise ValueError(f"layer: {layer!r} was not resampled; resampled layers: {', '.join(self.layers)}")
+        return self.stats[layer]
+
+    def mean_activation(self, layer: str) -> torch.Tensor:
+        """Each unit's activation averaged over the copies and positions [C] (compared with λ)."""
+        return self._layer(layer).mean.mean(1)
+
+    def importance(self, layer: str, metric: str, threshold: float = 0.1,
+                   threshold_scale: str = "absolute") -> torch.Tensor:
+        """Score per unit [C] (float64, CPU) for one metric of :data:`METRICS`; higher = more important.
+
+        ``correlation`` (eq. 2): |Pearson r| between the unit's activation z_i[r, c] and the output o_i
+        over the n copies, averaged over the positions (r, c). A position where the unit or the output
+        takes exactly the same value in every copy has no correlation (r is 0/0): it is left out of
+        the mean (the authors' code ignores these NaNs); a unit with no such position scores 0.
+
+        ``precision`` (eq. 3): 1 / Var_i(z_i[r, c]) averaged over the positions. Units whose mean
+        activation (over copies and positions) is below λ = ``threshold`` are discarded: they score
+        ``-inf`` (never selected by :func:`top_neurons`). Positions where a live unit takes exactly
+        the same value in every copy (e.g. a ReLU that stays at 0 there) would give 1/0: they are left
+        out of the mean; a live unit that is constant at every position is perfectly precise and
+        scores ``+inf``. ``threshold_scale="layer_max"`` reads λ as a fraction of the layer's largest
+        mean activation (useful when activations are small, e.g. inputs in [0, 1] instead of the
+        authors' 0–255).
+
+        APPLE baselines on the clean image: ``activation_sum`` Σ z, ``activation_variance`` Var(z)
+        over positions; ``weight_sum`` / ``weight_variance`` of the unit's own filter weights (as the
+        authors' code computes them). The paper writes "variance" as Σz² − (Σz)²; we use the
+        population variance it stands for.
+        """
+        check_choice(metric, "metric", list(METRICS))
+        s = self._layer(layer)
+        if metric == "correlation":
+            var_o = float(((self.o - self.o.mean()) ** 2).mean())
+            o_const = bool((self.o == self.o[0]).all())
+            ok = ~s.const & (s.var > 0)
+            if o_const or var_o <= 0:
+                return torch.zeros(s.clean.shape[0], dtype=torch.float64)
+            r = (s.cov / torch.sqrt(s.var.clamp(min=torch.finfo(torch.float64).tiny) * var_o)).abs().clamp(max=1.0)
+            r = torch.where(ok, r, torch.zeros_like(r))
+            cnt = ok.sum(1)
+            return torch.where(cnt > 0, r.sum(1) / cnt.clamp(min=1), torch.zeros_like(r[:, 0]))
+        if metric == "precision":
+            threshold = check_float(threshold, "threshold", low=0.0)
+            check_choice(threshold_scale, "threshold_scale", ("absolute", "layer_max"))
+            mean_act = s.mean.mean(1)
+            lam = threshold * float(mean_act.max()) if threshold_scale == "layer_max" else threshold
+            live = mean_act >= lam
+            ok = ~s.const
+            inv = torch.where(ok, 1.0 / s.var.clamp(min=torch.finfo(torch.float64).tiny), torch.zeros_like(s.var))
+            cnt = ok.sum(1)
+            score = torch.where(cnt > 0, inv.sum(1) / cnt.clamp(min=1),
+                                torch.full_like(mean_act, float("inf")))
+            return torch.where(live, score, torch.full_like(score, float("-inf")))
+        if metric == "activation_sum":
+            return s.clean.sum(1)
+        if metric == "activation_variance":
+            return s.clean.var(1, unbiased=False) if s.clean.shape[1] > 1 else torch.zeros(s.clean.shape[0], dtype=torch.float64)
+        if s.weight is None:
+            raise ValueError(f"metric: {metric!r} needs a layer with weights (a conv or linear layer); "
+                             f"layer {layer!r} has none")
+        if metric == "weight_sum":
+            return s.weight.sum(1)
+        return s.weight.var(1, unbiased=False)
+
+    def importance_all(self, metrics=None, threshold: float = 0.1, threshold_scale: str = "absolute") -> dict:
+        """{layer: {metric: scores}} for every resampled layer (weight metrics skipped where a layer
+        has no weights)."""
+        metrics = _check_metrics(metrics)
+        out = {}
+        for layer in self.layers:
+            out[layer] = {m: self.importance(layer, m, threshold, threshold_scale) for m in metrics
+                          if not (m in _WEIGHT_METRICS and self.stats[layer].weight is None)}
+        return out
+
+
+def _check_metrics(metrics) -> list:
+    if metrics is None:
+        return list(METRICS)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    for m in metrics:
+        check_choice(m, "metrics", list(METRICS))
+    return metrics
+
+
+def _unit_weights(name: str, module: nn.Module, n_units: int) -> torch.Tensor | None:
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.ndim < 2:
+        return None
+    if w.shape[0] != n_units:
+        raise ValueError(f"layer: {name!r} outputs {n_units} units but its weight has {w.shape[0]} "
+                         f"output filters; weight metrics cannot be matched to units")
+    return w.detach().reshape(w.shape[0], -1).to(device="cpu", dtype=torch.float64)
+
+
+def _default_layers(model, x) -> list[str]:
+    return [i.name for i in _layers(model, tuple(x.shape[1:])) if i.kind == "conv"]
+
+
+def _resolve_layers(model, layers) -> list[str]:
+    if layers is None:
+        return None
+    layers = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
+    if not layers:
+        raise ValueError("layers: empty list")
+    return [get_layer(model, l)[0] for l in layers]
+
+
+def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma: float = 0.1,
+             target: int | None = None, seed: int = 0, schedule: str = "constant", rectify: bool = True,
+             output: str = "logit", batch_size: int = 256) -> ResampledActivations:
+    """Run the clean image and its n perturbed copies (:func:`perturb`) through ``model`` in batched
+    forward passes (``batch_size`` rows each) and keep, per unit and position, the statistics the
+    metrics need (streamed: memory does not grow with n).
+
+    ``layers``: layer names (default: every conv layer). ``target``: the class whose output oᵢ is
+    correlated with the units (default: the prediction on the clean image). ``output``: oᵢ is the
+    ``"logit"`` (default) or the softmax ``"probability"`` (the authors' Keras model output).
+    ``rectify=True``: a unit's activation is max(output, 0) — the authors' Keras conv layers include
+    their ReLU, so for a conv layer followed by a ReLU this is the ReLU's output; a no-op for ReLU and
+    pool layers. The model is left as it came (forward hooks removed, training flag restored).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    x = check_images(x, "x")
+    if x.shape[0] != 1:
+        raise ValueError(f"x: expected one image [C,H,W] or [1,C,H,W], got a batch of {x.shape[0]}")
+    n = check_int(n, "n", minimum=2)
+    sigma = check_float(sigma, "sigma", low=0.0)
+    check_choice(schedule, "schedule", _SCHEDULES)
+    check_choice(output, "output", ("logit", "probability"))
+    batch_size = check_int(batch_size, "batch_size", minimum=2)
+    seed = check_int(seed, "seed")
+    names = _resolve_layers(model, layers) or _default_layers(model, x)
+    modules = dict(model.named_modules())
+    device = model_device(model)
+    p0 = next(model.parameters(), None)
+    x = x.to(device=device, dtype=p0.dtype if p0 is not None else x.dtype)
+    rows = torch.cat([x, perturb(x, n, sigma, schedule, seed)])  # row 0: the clean image
+    acc64 = torch.float64 if device.type != "mps" else torch.float32
+
+    held: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def f(mod, inp, out):
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            z = out.detach().to(acc64)  # a copy now: later in-place ops (ReLU(inplace)) cannot change it
+            if rectify:
+                z = z.clamp(min=0)
+            held[name] = z.reshape(z.shape[0], z.shape[1], -1) if z.ndim > 2 else z.unsqueeze(-1)
+        return f
+
+    S1 = S2 = Sdo = zmin = zmax = None
+    clean = {}
+    o_all = []
+    handles = []
+    try:
+        with _EvalMode(model), torch.no_grad():
+            for name in names:
+                handles.append(modules[name].register_forward_hook(hook(name)))
+            for start in range(0, n + 1, batch_size):
+                held.clear()
+                out = model(rows[start:start + batch_size])
+                missing = [nm for nm in names if nm not in held]
+                if missing:
+                    raise ValueError(f"layers: {missing} not called in the model's forward pass")
+                out = out.detach().to(acc64).reshape(out.shape[0], -1)
+                if start == 0:
+                    if target is None:
+                        target = int(out[0].argmax())
+                    target = check_int(target, "target", minimum=0, maximum=out.shape[1] - 1)
+                if output == "probability":
+                    out = torch.softmax(out, 1)
+                o = out[:, target]
+                zs = dict(held)
+                if start == 0:
+                    o_clean = float(o[0])
+                    for nm in names:
+                        clean[nm] = zs[nm][0].clone()
+                    o, zs = o[1:], {nm: z[1:] for nm, z in zs.items()}
+                    S1 = {nm: torch.zeros_like(clean[nm]) for nm in names}
+                    S2 = {nm: torch.zeros_like(clean[nm]) for nm in names}
+                    Sdo = {nm: torch.zeros_like(clean[nm]) for nm in names}
+                    zmin = {nm: torch.full_like(clean[nm], float("inf")) for nm in names}
+                    zmax = {nm: torch.full_like(clean[nm], float("-inf")) for nm in names}
+                o_all.append(o)
+                od = o - o_clean
+                for nm in names:
+                    d = zs[nm] - clean[nm]  # shifted by the clean activation: stable sums
+                    S1[nm] += d.sum(0)
+                    S2[nm] += (d * d).sum(0)
+                    Sdo[nm] += (d * od.view(-1, 1, 1)).sum(0)
+                    zmin[nm] = torch.minimum(zmin[nm], zs[nm].amin(0))
+                    zmax[nm] = torch.maximum(zmax[nm], zs[nm].amax(0))
+    finally:
+        for h in handles:
+            h.remove()
+    o = torch.cat(o_all)
+    od = o - o_clean
+    mo = od.mean()
+    stats = {}
+    for nm in names:
+        m1 = S1[nm] / n
+        var = (S2[nm] / n - m1 * m1).clamp(min=0)
+        const = zmin[nm] == zmax[nm]
+        var = torch.where(const, torch.zeros_like(var), var)
+        cov = Sdo[nm] / n - m1 * mo
+        c = clean[nm]
+        stats[nm] = _LayerStats(clean=c.cpu(), mean=(c + m1).cpu(), var=var.cpu(), const=const.cpu(),
+                                cov=cov.cpu(), weight=_unit_weights(nm, modules[nm], c.shape[0]))
+    return ResampledActivations(names, stats, o.cpu().to(torch.float64), o_clean, target, n, sigma,
+                                schedule, seed, output)
+
+
+def neuron_importance(model: nn.Module, x: torch.Tensor, layer, metric: str, n: int = 50, sigma: float = 0.1,
+                      threshold: float = 0.1, target: int | None = None, seed: int = 0, **options) -> torch.Tensor:
+    """Importance score of every unit (channel) of ``layer`` for one image: a float64 tensor [C] on the
+    CPU, higher = more important. ``metric`` is one of :data:`METRICS`:
+
+    - ``"correlation"`` — eq. (2): |Pearson r| between the unit's activation and the network output
+      oᵢ for ``target`` over the n perturbed copies, averaged over positions;
+    - ``"precision"`` — eq. (3): mean over positions of the inverse variance across copies; units whose
+      mean activation is below λ = ``threshold`` score ``-inf``;
+    - APPLE baselines on the clean image: ``"activation_sum"``, ``"activation_variance"``,
+      ``"weight_sum"``, ``"weight_variance"``.
+
+    The zero-variance cases are detailed in :meth:`ResampledActivations.importance`. ``options``:
+    ``schedule``, ``rectify``, ``output``, ``batch_size`` (see :func:`resample`) and
+    ``threshold_scale``. One batched forward pass (chunked by ``batch_size``).
+    """
+    check_choice(metric, "metric", list(METRICS))
+    name, module = get_layer(model, layer)
+    if metric in _WEIGHT_METRICS:
+        w = getattr(module, "weight", None)
+        if not isinstance(w, torch.Tensor) or w.ndim < 2:
+            raise ValueError(f"metric: {metric!r} needs a layer with weights (a conv or linear layer); "
+                             f"layer {name!r} ({type(module).__name__}) has none")
+    scale = options.pop("threshold_scale", "absolute")
+    res = resample(model, x, [name], n=n, sigma=sigma, target=target, seed=seed, **options)
+    return res.importance(name, metric, threshold, scale)
+
+
+def neuron_importance_all(model: nn.Module, x: torch.Tensor, layers=None, metrics=None, n: int = 50,
+                          sigma: float = 0.1, threshold: float = 0.1, target: int | None = None, seed: int = 0,
+                          **options) -> dict:
+    """Every metric for every layer from the same forward pass: ``{layer: {metric: scores [C]}}``.
+    ``layers`` default: every conv layer; ``metrics`` default: all of :data:`METRICS` (weight metrics
+    are skipped for layers without weights unless asked for explicitly, which raises)."""
+    asked = metrics is not None
+    metrics = _check_metrics(metrics)
+    scale = options.pop("threshold_scale", "absolute")
+    res = resample(model, x, layers, n=n, sigma=sigma, target=target, seed=seed, **options)
+    if asked:
+        return {l: {m: res.importance(l, m, threshold, scale) for m in metrics} for l in res.layers}
+    return res.importance_all(metrics, threshold, scale)
+
+
+# --------------------------------------------------------------------------- selections
+
+
+def _scores_array(scores, name="scores") -> np.ndarray:
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().cpu().numpy()
+    a = np.asarray(scores, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array of scores (one per unit), got shape {a.shape}")
+    if np.isnan(a).any():
+        raise ValueError(f"{name}: contains NaN")
+    return a
+
+
+def top_neurons(scores, k: int = 5) -> list[int]:
+    """Indices of the k highest-scoring units, best first (ties: lower index first). Units scoring
+    ``-inf`` (discarded by the precision threshold) are never selected, so fewer than k may come back."""
+    a = _scores_array(scores)
+    k = check_int(k, "k", minimum=1)
+    order = np.lexsort((np.arange(len(a)), -a))  # descending score, then ascending index
+    return [int(i) for i in order if a[i] > -np.inf][:k]
+
+
+def jaccard(a: Iterable, b: Iterable, definition: str = "union") -> float:
+    """Set similarity of two selections (§5.2): |A∩B| / |A∪B| (``definition="union"``, the paper; 1.0
+    for two empty sets) or |A∩B| / (|A| + |B|) (``definition="sum"``, what the authors' code computes;
+    at most 0.5, reached for identical sets; 0.0 for two empty sets)."""
+    check_choice(definition, "definition", ("union", "sum"))
+    sa = set(int(v) for v in (a.tolist() if isinstance(a, (torch.Tensor, np.ndarray)) else a))
+    sb = set(int(v) for v in (b.tolist() if isinstance(b, (torch.Tensor, np.ndarray)) else b))
+    inter = len(sa & sb)
+    if definition == "union":
+        union = len(sa | sb)
+        return 1.0 if union == 0 else inter / union
+    total = len(sa) + len(sb)
+    return 0.0 if total == 0 else inter / total
+
+
+# --------------------------------------------------------------------------- §4.3 patches
+
+
+@dataclass
+class Patches:
+    """Each unit's back-projection and patch box for one image.
+
+    ``units`` [k] channel indices; ``locations`` [k, d] the unit's maximum location in the layer output
+    ((h, w) for a conv layer); ``heatmaps`` [k, H, W] deconvnet maps (CPU); ``boxes`` [k, 4] int
+    (row0, col0, row1, col1), ends exclusive, as ``xnb.data`` boxes; ``empty`` [k] bool: the
+    back-projection (or thresholded map) had no pixel, the box is (0, 0, 0, 0)."""
+
+    layer: str
+    units: np.ndarray
+    locations: np.ndarray
+    heatmaps: torch.Tensor
+    boxes: np.ndarray
+    empty: np.ndarray
+
+    def box(self, unit: int) -> tuple:
+        idx = np.flatnonzero(self.units == unit)
+        if len(idx) == 0:
+            raise ValueError(f"unit: {unit} has no patch here; units: {self.units.tolist()}")
+        return tuple(int(v) for v in self.boxes[idx[0]])
+
+
+def _bbox(mask: np.ndarray) -> tuple:
+    rows = np.flatnonzero(mask.any(1))
+    cols = np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return (0, 0, 0, 0), True
+    return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1), False
+
+
+def patches(model: nn.Module, x: torch.Tensor, layer, units=None, box: str = "nonzero",
+            box_threshold: float = 0.1, rectify: bool = True) -> Patches:
+    """Patch of each unit of ``layer`` (§4.3): the deconvnet (Zeiler & Fergus; ``xnb.attribute(...,
+    "deconvnet")``) back-projects the unit from its maximum location on the clean image to the input,
+    all units in one batched pass; the patch is the bounding box of the non-zero back-projection
+    (``box="nonzero"``, the authors' code) or of the map thresholded at ``box_threshold`` × its maximum
+    (``box="threshold"``). ``units``: channel indices (default: all).
+
+    Differences from the authors' code: max-pooling is undone with the recorded switches (Zeiler &
+    Fergus), not by nearest-neighbour unpooling; the seed is 1 at the maximum (the activation value
+    there only scales the map; a unit whose maximum is 0 — silent on this image — gets an all-zero map
+    and an empty patch, as with the activation-valued seed of Zeiler & Fergus).
+    """
+    from .attribution import attribute
+    from .layers import capture
+
+    x = check_images(x, "x")
+    if x.shape[0] != 1:
+        raise ValueError(f"x: expected one image [C,H,W] or [1,C,H,W], got a batch of {x.shape[0]}")
+    check_choice(box, "box", ("nonzero", "threshold"))
+    box_threshold = check_float(box_threshold, "box_threshold", low=0.0, high=1.0)
+    name, _ = get_layer(model, layer)
+    device = model_device(model)
+    xd = x.to(device)
+    with _EvalMode(model), capture(model, name, detach=True) as cap, torch.no_grad():
+        model(xd)
+    a = cap[name][0].float()
+    if rectify:
+        a = a.clamp(min=0)
+    n_units = a.shape[0]
+    if units is None:
+        units = list(range(n_units))
+    elif isinstance(units, (numbers.Integral, np.integer)) and not isinstance(units, bool):
+        units = [int(units)]
+    else:
+        units = [int(u) for u in (units.tolist() if isinstance(units, (torch.Tensor, np.ndarray)) else units)]
+    for u in units:
+        if not 0 <= u < n_units:
+            raise ValueError(f"units: {u} is out of range; layer {name!r} has {n_units} units (0..{n_units - 1})")
+    if not units:
+        H, W = x.shape[-2:]
+        return Patches(name, np.zeros(0, int), np.zeros((0, max(a.ndim - 1, 1)), int),
+                       torch.zeros(0, H, W), np.zeros((0, 4), int), np.zeros(0, bool))
+    flat = a.reshape(n_units, -1)
+    locs = []
+    for u in units:
+        i = int(flat[u].argmax())
+        locs.append((u,) + tuple(int(v) for v in np.unravel_index(i, tuple(a.shape[1:]))) if a.ndim > 1 else (u,))
+    maps = attribute(model, xd, "deconvnet", layer=name, neuron=list(locs))[0].detach().cpu()
+    # Zeiler's seed is the activation itself: a unit silent on this image back-projects to nothing
+    peak = torch.stack([flat[u].max() for u in units]).cpu()
+    maps = maps * (peak > 0).to(maps.dtype).view(-1, 1, 1)
+    boxes, empty = [], []
+    for m in maps.numpy():
+        mask = m > 0 if box == "nonzero" else (m >= box_threshold * m.max()) & (m > 0)
+        b, e = _bbox(mask)
+        boxes.append(b)
+        empty.append(e)
+    return Patches(name, np.asarray(units), np.asarray([l[1:] for l in locs]), maps,
+                   np.asarray(boxes, dtype=int).reshape(-1, 4), np.asarray(empty, bool))
+
+
+# --------------------------------------------------------------------------- §5 evaluation
+
+
+@dataclass
+class PatchEvaluation:
+    """Selected units and their patch boxes for a set of images (made by :func:`evaluate_patches`).
+
+    ``selections[i][metric][layer]``: the top-``k_max`` units (best first) for image i;
+    ``boxes[i][layer]``: {unit: (box, empty)} for every unit any metric selected; ``targets``: the
+    explained class per image; ``image_size`` (H, W)."""
+
+    layers: list
+    metrics: list
+    k_max: int
+    selections: list = field(default_factory=list)
+    boxes: list = field(default_factory=list)
+    targets: list = field(default_factory=list)
+    image_size: tuple = (0, 0)
+
+    def selected_boxes(self, i: int, metric: str, k: int, layers=None) -> list:
+        """[(layer, unit, box)] of the top-k units per layer of image i (empty patches left out)."""
+        out = []
+        for layer in layers or self.layers:
+            for u in self.selections[i][metric][layer][:k]:
+                b, e = self.boxes[i][layer][u]
+                if not e:
+                    out.append((layer, u, b))
+        return out
+
+    def localization(self, masks, k: int = 5, layers=None) -> dict:
+        """Patch localization (§5.3): for each metric, the fraction of selected patches (top-k per layer)
+        whose box contains at least one pixel of the object (``masks`` [N,H,W] bool). Returns
+        {metric: (fraction, number of patches)}."""
+        masks = masks.cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
+        if masks.shape[0] != len(self.selections):
+            raise ValueError(f"masks: {masks.shape[0]} masks for {len(self.selections)} images")
+        out = {}
+        for metric in self.metrics:
+            hit = tot = 0
+            for i in range(len(self.selections)):
+                for _, _, (r0, c0, r1, c1) in self.selected_boxes(i, metric, k, layers):
+                    tot += 1
+                    hit += bool(masks[i, r0:r1, c0:c1].any())
+            out[metric] = (hit / tot if tot else float("nan"), tot)
+        return out
+
+    def area(self, k: int = 5, layers=None) -> dict:
+        """Mean fraction of the image covered by the union of each metric's top-k patches."""
+        H, W = self.image_size
+        out = {}
+        for metric in self.metrics:
+            fr = []
+            for i in range(len(self.selections)):
+                m = np.zeros((H, W), bool)
+                for _, _, (r0, c0, r1, c1) in self.selected_boxes(i, metric, k, layers):
+                    m[r0:r1, c0:c1] = True
+                fr.append(m.mean())
+            out[metric] = float(np.mean(fr))
+        return out
+
+
+def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metrics=None, k_max: int = 20,
+                     n: int = 50, sigma: float = 0.1, threshold: float = 0.1, seed: int = 0,
+                     random_baseline: bool = True, progress: bool = True, **options) -> PatchEvaluation:
+    """For each image: one :func:`resample` pass, every metric's top-``k_max`` units per layer, and the
+    patch boxes of all selected units (one batched deconvnet pass per layer). ``random_baseline`` adds a
+    ``"random"`` pseudo-metric (k_max units drawn uniformly, seeded) as a chance reference.
+    ``options`` go to :func:`resample` (and ``threshold_scale``, ``box``, ``box_threshold``)."""
+    from tqdm.auto import tqdm
+
+    images = check_images(images, "images")
+    k_max = check_int(k_max, "k_max", minimum=1)
+    metrics = _check_metrics(metrics)
+    scale = options.pop("threshold_scale", "absolute")
+    box_kw = {k: options.pop(k) for k in ("box", "box_threshold") if k in options}
+    names = _resolve_layers(model, layers) or _default_layers(model, images[:1])
+    all_metrics = metrics + (["random"] if random_baseline else [])
+    ev = PatchEvaluation(names, all_metrics, k_max, image_size=tuple(images.shape[-2:]))
+    rng = np.random.default_rng(seed)
+    for i in tqdm(range(len(images)), desc="patches", disable=not progress):
+        res = resample(model, images[i:i + 1], names, n=n, sigma=sigma, seed=seed + i, **options)
+        sel = {m: {l: top_neurons(res.importance(l, m, threshold, scale), k_max) for l in names} for m in metrics}
+        if random_baseline:
+            sel["random"] = {l: [int(u) for u in rng.permutation(res.n_units(l))[:k_max]] for l in names}
+        bx = {}
+        for l in names:
+            units = sorted({u for m in sel for u in sel[m][l]})
+            p = patches(model, images[i:i + 1], l, units, rectify=options.get("rectify", True), **box_kw)
+            bx[l] = {int(u): (tuple(int(v) for v in b), bool(e)) for u, b, e in zip(p.units, p.boxes, p.empty)}
+        ev.selections.append(sel)
+        ev.boxes.append(bx)
+        ev.targets.append(res.target)
+    return ev
+
+
+def masked_images(evaluation: PatchEvaluation, images: torch.Tensor, metric: str, k: int = 5,
+                  layers=None) -> torch.Tensor:
+    """The images with everything outside the union of ``metric``'s top-k patches set to 0 (§5.1)."""
+    check_choice(metric, "metric", evaluation.metrics)
+    images = check_images(images, "images")
+    out = torch.zeros_like(images)
+    for i in range(len(images)):
+        for _, _, (r0, c0, r1, c1) in evaluation.selected_boxes(i, metric, k, layers):
+            out[i, :, r0:r1, c0:c1] = images[i, :, r0:r1, c0:c1]
+    return out
+
+
+def secondary_classifier(n_classes: int, in_channels: int = 3, width: int = 64) -> nn.Sequential:
+    """The small CNN of §5.1: three conv layers of ``width`` channels (the paper: 64) with ReLU and
+    max-pooling in between, then a linear classifier."""
+    w = check_int(width, "width", minimum=1)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(), nn.Linear(w * 16, n_classes))
+
+
+def secondary_accuracy(train_images, train_labels, test_images, test_labels, n_classes: int | None = None,
+                       width: int = 64, epochs: int = 10, lr: float = 3e-3, seed: int = 0) -> float:
+    """Train :func:`secondary_classifier` on (masked) training images and return its test accuracy."""
+    from . import models
+
+    n_classes = int(max(int(train_labels.max()), int(test_labels.max())) + 1) if n_classes is None else n_classes
+    torch.manual_seed(seed)
+    net = secondary_classifier(n_classes, train_images.shape[1], width)
+    models.train(net, (train_images, train_labels), epochs=epochs, lr=lr, seed=seed, progress=False)
+    return float(models.evaluate(net, (test_images, test_labels))["accuracy"])
+
+
+def jaccard_during_training(model: nn.Module, train_set, test_set, epochs: int = 5, probe=None, layers=None,
+                            k: int = 5, n: int = 20, sigma: float = 0.1, threshold: float = 0.1,
+                            definition: str = "union", lr: float = 2e-3, seed: int = 0,
+                            progress: bool = True, **options) -> dict:
+    """Fig. 3: train ``model`` (in place) one epoch at a time; before training and after each epoch
+    measure its test accuracy and the mean Jaccard similarity between the top-k units selected by
+    ``correlation`` and by ``precision`` (per layer, averaged over the ``probe`` images, default the
+    first 16 test images). Returns {"epoch", "accuracy", "jaccard", "jaccard_per_layer"} (lists).
+    Each epoch is one call of :func:`xnb.models.train` (its own one-cycle schedule)."""
+    from tqdm.auto import tqdm
+
+    from . import models
+
+    epochs = check_int(epochs, "epochs", minimum=1)
+    probe = test_set.images[:16] if probe is None else check_images(probe, "probe")
+    names = _resolve_layers(model, layers) or _default_layers(model, probe[:1])
+    scale = options.pop("threshold_scale", "absolute")
+    hist = {"epoch": [], "accuracy": [], "jaccard": [], "jaccard_per_layer": []}
+
+    def measure(epoch):
+        per = {l: [] for l in names}
+        for i in range(len(probe)):
+            res = resample(model, probe[i:i + 1], names, n=n, sigma=sigma, seed=seed + i, **options)
+            for l in names:
+                a = top_neurons(res.importance(l, "correlation"), k)
+                b = top_neurons(res.importance(l, "precision", threshold, scale), k)
+                per[l].append(jaccard(a, b, definition))
+        hist["epoch"].append(epoch)
+        hist["accuracy"].append(float(models.evaluate(model, test_set)["accuracy"]))
+        hist["jaccard_per_layer"].append({l: float(np.mean(v)) for l, v in per.items()})
+        hist["jaccard"].append(float(np.mean([np.mean(v) for v in per.values()])))
+
+    measure(0)
+    for e in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
+        models.train(model, train_set, epochs=1, lr=lr, seed=seed + e, progress=False)
+        measure(e)
+    return hist
+
+
+# --------------------------------------------------------------------------- live explorer
+
+#: Fig. 4's colours by depth: shallow red, middle green, deep blue
+DEPTH_COLORS = [(230, 40, 40), (40, 200, 60), (40, 90, 240)]
+
+
+def depth_colors(layers: Sequence[str]) -> dict:
+    """Layer -> RGB colour by depth (first third red, middle green, last third blue, as Fig. 4)."""
+    L = len(layers)
+    return {l: DEPTH_COLORS[min(2, (3 * i) // max(L, 1))] for i, l in enumerate(layers)}
+
+
+class ResamplingExplorer(Panel):
+    """Live input-resampling explorer: two metrics side by side with the patches of their top-N
+    units per layer, boxes coloured by depth (Fig. 4), and the Jaccard similarity per layer.
+
+    Caches: one :func:`resample` pass per (image, n, σ, seed) (a forward over n+1 rows); the patch
+    boxes of all units of a layer per image (one batched deconvnet pass). Moving λ, top-N, a metric
+    or the layer only re-scores the cached statistics.
+    """
+
+    def __init__(self, model, data, layers=None, n: int = 50, sigma: float = 0.1, threshold: float = 0.1,
+                 top: int = 5, metrics=("correlation", "precision"), scale: int = 4):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        images = data.images if hasattr(data, "images") else data
+        images = check_images(images, "data").detach().cpu()
+        self.model, self.images = model, images
+        self.layer_names = _resolve_layers(model, layers) or _default_layers(model, images[:1])
+        self.colors = depth_colors(self.layer_names)
+        self.scale = check_int(scale, "scale", minimum=1)
+        H, W = images.shape[-2:]
+        super().__init__(width=(2 * W + 4) * self.scale, title="Input resampling: important neurons and their patches")
+        self.stats_cache = LRUCache(32)
+        self.patch_cache = LRUCache(256)
+        self.n_forward = 0
+        m = list(metrics)
+        self.image = ipywidgets.IntSlider(0, 0, len(images) - 1, description="image")
+        self.layer = ipywidgets.Dropdown(options=["(all layers)"] + self.layer_names, description="layer")
+        self.metric_a = ipywidgets.Dropdown(options=list(METRICS), value=m[0], description="left")
+        self.metric_b = ipywidgets.Dropdown(options=list(METRICS), value=m[1], description="right")
+        self.n = ipywidgets.IntSlider(check_int(n, "n", minimum=2), 2, 200, description="n copies",
+                                      continuous_update=False)
+        self.sigma = ipywidgets.FloatSlider(check_float(sigma, "sigma", low=0.0), min=0.0, max=0.5, step=0.01,
+                                            description="σ", continuous_update=False)
+        self.threshold = ipywidgets.FloatLogSlider(max(check_float(threshold, "threshold", low=0.0), 1e-4),
+                                                   base=10, min=-4, max=1, step=0.1, description="λ")
+        self.top = ipywidgets.IntSlider(check_int(top, "top", minimum=1), 1, 20, description="top N")
+        self.add_controls(self.image, self.layer, self.metric_a, self.metric_b, self.n, self.sigma,
+                          self.threshold, self.top)
+        for w in self.controls:
+            self.observe(w)
+        self.refresh()
+
+    def stats(self, i=None) -> ResampledActivations:
+        i = self.image.value if i is None else i
+        key = (i, self.n.value, round(self.sigma.value, 6))
+
+        def run():
+            self.n_forward += 1
+            return resample(self.model, self.images[i:i + 1], self.layer_names, n=self.n.value,
+                            sigma=self.sigma.value)
+        return self.stats_cache.get_or_compute(key, run)
+
+    def patch_boxes(self, i, layer) -> Patches:
+        return self.patch_cache.get_or_compute((i, layer), lambda: patches(self.model, self.images[i:i + 1], layer))
+
+    def selection(self, metric, layer, i=None):
+        res = self.stats(i)
+        if metric in _WEIGHT_METRICS and res.stats[layer].weight is None:
+            return []
+        return top_neurons(res.importance(layer, metric, self.threshold.value), self.top.value)
+
+    def _panel(self, i, metric, layers):
+        rgb = (self.images[i].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+        if rgb.shape[2] == 1:
+            rgb = np.repeat(rgb, 3, 2)
+        s = self.scale
+        rgb = np.kron(rgb, np.ones((s, s, 1), np.uint8))
+        boxes, cols = [], []
+        for l in layers:
+            p = self.patch_boxes(i, l)
+            for u in self.selection(metric, l, i):
+                j = int(np.flatnonzero(p.units == u)[0])
+                if not p.empty[j]:
+                    boxes.append([v * s for v in p.boxes[j]])
+                    cols.append(self.colors[l])
+        return viz.draw_boxes(rgb, boxes, cols, width=2) if boxes else rgb
+
+    def redraw(self):
+        i = self.image.value
+        layers = self.layer_names if self.layer.value == "(all layers)" else [self.layer.value]
+        with Timer() as t:
+            a = self._panel(i, self.metric_a.value, layers)
+            b = self._panel(i, self.metric_b.value, layers)
+        gap = np.full((a.shape[0], 4 * self.scale, 3), 255, np.uint8)
+        self.view.show(viz.to_png(np.concatenate([a, gap, b], 1)))
+        js = [f"{l}: {jaccard(self.selection(self.metric_a.value, l), self.selection(self.metric_b.value, l)):.2f}"
+              for l in layers]
+        self.set_status(f"Jaccard({self.metric_a.value}, {self.metric_b.value}) · " + " · ".join(js)
+                        + f" · {t.ms:.0f} ms")
+
+
+# --------------------------------------------------------------------------- exercises
+
+
+def _ex_1():
+    from . import data, models
+    model = models.load("flowers-single")
+    x = data.flowers(4, seed=11).images[0]
+    res = resample(model, x, ["conv4"], n=50, sigma=0.1, seed=0)
+    return jaccard(top_neurons(res.importance("conv4", "correlation"), 5),
+                   top_neurons(res.importance("conv4", "precision", 0.1), 5))
+
+
+def _ex_2():
+    return jaccard([1, 2, 3], [1, 2, 3], definition="sum")
+
+
+def _ex_3():
+    return float(noise_levels(50, 0.1, "growing")[10])
+
+
+def _close(a, b):
+    return abs(float(a) - float(b)) < 1e-6
+
+
+EXERCISES: dict[str, Exercise] = {
+    "resample.1": Exercise(
+        "On image 0 of data.flowers(4, seed=11) with the flowers-single model, what is the Jaccard "
+        "similarity (paper's definition) between the top-5 conv4 units by correlation and by precision "
+        "(n=50, σ=0.1, λ=0.1, seed=0)?", _ex_1,
+        "resample(model, x, ['conv4']), then top_neurons(res.importance(...), 5) for each metric and jaccard().",
+        _close),
+    "resample.2": Exercise(
+        "The authors' code computes |A∩B| / (|A|+|B|). What is the largest value it can take?", _ex_2,
+        "Try two identical non-empty sets: jaccard(a, a, definition='sum').", _close),
+    "resample.3": Exercise(
+        "With schedule='growing' and σ=0.1, what is the standard deviation of the noise filter of copy "
+        "i=10?", _ex_3, "noise_levels(n, sigma, 'growing') gives σ·i for copy i.", _close),
+}
