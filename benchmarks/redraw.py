@@ -30,7 +30,10 @@ def main(argv=None):
     ap.add_argument("--method", default="guided_backprop")
     ap.add_argument("--layer", default="conv3")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import xnb
     from captum import attr as ca
@@ -51,8 +54,12 @@ def main(argv=None):
         ex.threshold.value = round(0.05 + 0.9 * ((j * 37) % 100) / 100, 2)
         cached.append(time.perf_counter() - t)
         assert ex.view.n_updates == before + 1 or ex.threshold.value == ex.threshold.value
-    # (b) uncached: a channel (and image) never computed before
-    uncached = []
+    # (b) uncached: a channel (and image) never computed before, interleaved with (c) one direct Captum
+    # call for the same heatmap, so both see the same machine load
+    module = dict(model.named_modules())[args.layer]
+    cls = {"guided_backprop": ca.NeuronGuidedBackprop, "deconvnet": ca.NeuronDeconvolution,
+           "saliency": ca.NeuronGradient}[args.method]
+    uncached, direct = [], []
     combos = [(i, c) for i in range(len(ds)) for c in range(n_ch)]
     rng = np.random.default_rng(0)
     rng.shuffle(combos)
@@ -61,21 +68,16 @@ def main(argv=None):
         ex.image.value = i
         ex.map_cache.clear()
         before = ex.n_backward
+        c = c if c != ex.channel.value else (c + 1) % n_ch
         t = time.perf_counter()
-        ex.channel.value = c if c != ex.channel.value else (c + 1) % n_ch
+        ex.channel.value = c
         uncached.append(time.perf_counter() - t)
         assert ex.n_backward == before + 1
-    # one direct Captum call for the same kind of heatmap
-    module = dict(model.named_modules())[args.layer]
-    cls = {"guided_backprop": ca.NeuronGuidedBackprop, "deconvnet": ca.NeuronDeconvolution,
-           "saliency": ca.NeuronGradient}[args.method]
-    direct = []
-    x = ds.images[:1].to(args.device)
-    for j in range(args.changes):
-        c = j % n_ch
+        x = ds.images[i:i + 1].to(args.device)
         t = time.perf_counter()
         cls(model, module).attribute(x, neuron_selector=lambda o, c=c: o[:, c].sum((1, 2)))
         direct.append(time.perf_counter() - t)
+    x = ds.images[:1].to(args.device)
     # k = 16 batched vs 16 Captum Neuron calls
     batched, loop = [], []
     for rep in range(15):

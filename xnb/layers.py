@@ -80,6 +80,18 @@ def _named_layers(model: nn.Module, leaves_only: bool) -> list[tuple[str, nn.Mod
     return out
 
 
+def _module_by_name(model: nn.Module, name: str):
+    """Walk the dotted path (cheap; no full named_modules() scan on the hot path)."""
+    if not name:
+        return None
+    m = model
+    for part in name.split("."):
+        m = m._modules.get(part) if isinstance(m, nn.Module) else None
+        if m is None:
+            return None
+    return m
+
+
 def get_layer(model: nn.Module, name) -> tuple[str, nn.Module]:
     """Resolve a layer given by dotted name (or module object) to ``(name, module)``; an unknown
     name raises a ValueError listing the valid ones."""
@@ -92,6 +104,9 @@ def get_layer(model: nn.Module, name) -> tuple[str, nn.Module]:
         raise ValueError("layer: the module given is not a submodule of the model")
     if not isinstance(name, str):
         raise TypeError(f"layer: expected a layer name (str), got {type(name).__name__}")
+    module = _module_by_name(model, name)
+    if module is not None:
+        return name, module
     modules = dict(model.named_modules())
     if name == "" or name not in modules:
         valid = [n for n, _ in _named_layers(model, leaves_only=False)]

@@ -27,6 +27,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import ipywidgets
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ from torch import nn
 
 from ._check import check_choice, check_float, check_images, check_int, model_device, resolve_device
 from .layers import capture, get_layer, layers as _layers
+from .widgets.base import LRUCache, Panel, Timer
 
 __all__ = ["FeatureIndex", "feature_layers", "channel_responses", "MuLasso", "project_l1_ball", "relevance",
            "explain", "Explanation", "grid_energy", "stride_one_size", "receptive_field", "average_patches",
@@ -860,157 +862,126 @@ def flower_benchmark(model: nn.Module, data, selector: MuLasso, top_k: int = 3, 
 # --------------------------------------------------------------------------- widget
 
 
-class MuLassoExplorer:
-    """Live µ-Lasso explorer (built on :class:`xnb.widgets.base.Panel`).
+class MuLassoExplorer(Panel):
+    """Live µ-Lasso explorer (a :class:`xnb.widgets.base.Panel`).
 
-    Controls: µ (re-solves eq. 1 with a warm start; the status shows how many features are selected,
+    Controls: µ (re-solves eq. 1 with a warm start; the side panel shows how many features are selected,
     per layer), class (its relevant features are listed), image, top-k, layer filter, fix_stride,
     heatmap threshold (re-renders and shows the live IoU with the mask — no backward pass).
     Feature maps are cached per (image, layer, channel, fix_stride): a change costs at most the
-    backward passes of features not seen before.
+    backward passes of features not seen before; fits are cached per µ.
     """
 
-    def __new__(cls, *args, **kwargs):
-        from .widgets.base import Panel
+    def __init__(self, model, X, labels, index: FeatureIndex, data, mu: float = 5.0, class_names=None,
+                 scale: int | None = None, mu_max: float = 30.0):
+        images = _images_of(data)
+        self.model = model
+        self.X = torch.as_tensor(X)
+        self.labels = labels
+        self.index = index
+        self.images = images.detach().cpu()
+        self.masks = getattr(data, "masks", None)
+        self.class_names = list(class_names or getattr(data, "class_names", None) or
+                                [str(i) for i in range(int(torch.as_tensor(labels).max()) + 1)])
+        h = int(self.images.shape[-1])
+        self.scale = scale or max(1, round(256 / h))
+        super().__init__(width=h * self.scale, title="µ-Lasso explorer")
+        self.selector = MuLasso(mu=mu, warm_start=True)
+        self.fits = LRUCache(maxsize=64)
+        self.maps = LRUCache(maxsize=2048)
+        self.responses, _ = channel_responses(model, self.images, index.layers)
+        self.n_backward = 0
+        self.last_fit_ms = 0.0
+        self.mu = ipywidgets.FloatSlider(mu, min=0.5, max=mu_max, step=0.5, description="µ",
+                                         continuous_update=False)
+        self.klass = ipywidgets.Dropdown(options=[(c, i) for i, c in enumerate(self.class_names)],
+                                         value=0, description="class")
+        self.image = ipywidgets.IntSlider(0, 0, len(self.images) - 1, description="image")
+        self.top_k = ipywidgets.IntSlider(3, 1, 8, description="top-k")
+        self.layer = ipywidgets.Dropdown(options=["all layers", "conv part only"] + list(index.layers),
+                                         value="all layers", description="layers")
+        self.fix = ipywidgets.Checkbox(True, description="fix_stride")
+        self.threshold = ipywidgets.FloatSlider(0.5, min=0.0, max=1.0, step=0.02, description="threshold")
+        self.info = ipywidgets.HTML()
+        self.add_controls(self.mu, self.klass, self.image, self.top_k, self.layer, self.fix, self.threshold,
+                          self.info)
+        for w in (self.mu, self.klass, self.image, self.top_k, self.layer, self.fix, self.threshold):
+            self.observe(w)
+        self.refresh()
 
-        # a Panel subclass built lazily so that `import xnb.mulasso` does not import ipywidgets
-        impl = _explorer_class(Panel)
-        obj = impl.__new__(impl)
-        obj.__init__(*args, **kwargs)
-        return obj
+    def fit(self, mu: float) -> MuLasso:
+        """The selector for µ (cached; a new µ warm-starts from the last solution)."""
+        def run():
+            with Timer() as t:
+                self.selector.set_params(mu=float(mu)).fit(self.X, self.labels, self.index)
+            self.last_fit_ms = t.ms
+            return self.selector.coef_.copy()
+        coef = self.fits.get_or_compute(round(float(mu), 6), run)
+        sel = MuLasso(mu=float(mu))
+        sel.coef_ = coef
+        sel.n_classes_ = coef.shape[1]
+        sel.n_features_in_ = coef.shape[0]
+        sel.selected_ = (coef != 0).any(1)
+        sel.n_selected_ = int(sel.selected_.sum())
+        sel.feature_index_ = self.index
+        return sel
 
+    def _layers(self):
+        v = self.layer.value
+        if v == "all layers":
+            return None
+        if v == "conv part only":
+            return [n for n, s in zip(self.index.layers, self.index.spatial) if s]
+        return [v]
 
-_EXPLORER = None
+    def redraw(self):
+        from . import viz
+        from .metrics import iou
 
+        i = int(self.image.value)
+        sel = self.fit(self.mu.value)
+        per_layer = sel.selected_per_layer()
+        fix = bool(self.fix.value)
+        # feature maps from the cache: a backward pass only for features not seen before
+        W = torch.from_numpy(sel.coef_)
+        with torch.no_grad():
+            pred = int(self.model(self.images[i:i + 1].to(model_device(self.model))).argmax(1))
+        r = relevance(self.responses[i].cpu(), W[:, pred]).numpy()
+        cand = np.ones(len(self.index), bool)
+        lay = self._layers()
+        if lay is not None:
+            cand &= np.isin(self.index.layer_of(), [self.index.layers.index(n) for n in lay])
+        r = np.where(cand & (r > 0), r, 0.0)
+        order = [j for j in np.argsort(-r, kind="stable")[:int(self.top_k.value)] if r[j] > 0]
+        maps = []
+        for j in order:
+            l, c = self.index[j]
+            def run(l=l, c=c):
+                self.n_backward += 1
+                return _feature_maps(self.model, self.images[i:i + 1], [(0, l, c)], "guided_backprop",
+                                     fix, tuple(self.images.shape[-2:]))[(0, l, c)]
+            maps.append(self.maps.get_or_compute((i, l, c, fix), run))
+        H, Wd = self.images.shape[-2:]
+        heat = _minmax_maps(torch.stack(maps)).amax(0) if maps else torch.zeros(H, Wd)
+        t = float(self.threshold.value)
+        png = viz.render(self.images[i], heat.numpy(), threshold=t, scale=self.scale)
+        self.view.show(png)
+        iou_txt = ""
+        if self.masks is not None:
+            v = float(iou(heat >= t if t > 0 else heat >= 0, self.masks[i])[0])
+            iou_txt = f" · IoU with the mask at {t:.2f}: {v:.2f}"
+        feats = ", ".join(f"{self.index[j][0]}:{self.index[j][1]}" for j in order) or "none"
+        self.set_status(f"µ={self.mu.value:g}: {sel.n_selected_} features selected (fit "
+                        f"{self.last_fit_ms:.0f} ms) · predicted {self.class_names[pred]} · top: {feats}"
+                        f"{iou_txt}")
+        k = int(self.klass.value)
+        rel = [(self.index[j], float(sel.coef_[j, k])) for j in np.flatnonzero(sel.coef_[:, k])]
+        rel.sort(key=lambda t_: -t_[1])
+        rows = "".join(f"<tr><td>{n}</td><td>{v}</td></tr>" for n, v in per_layer.items() if v)
+        feat_rows = ", ".join(f"{l}:{c} ({w:+.2f})" for (l, c), w in rel[:8])
+        self.info.value = (f"<small><b>selected per layer</b><table>{rows}</table>"
+                           f"<b>class {self.class_names[k]!r}</b>: {feat_rows}</small>")
 
-def _explorer_class(Panel):
-    global _EXPLORER
-    if _EXPLORER is not None:
-        return _EXPLORER
-    import ipywidgets
-
-    from . import viz
-    from .metrics import iou
-    from .widgets.base import LRUCache, Timer
-
-    class _MuLassoExplorer(Panel):
-        def __init__(self, model, X, labels, index: FeatureIndex, data, mu: float = 5.0, class_names=None,
-                     scale: int | None = None, mu_max: float = 30.0):
-            images = _images_of(data)
-            self.model = model
-            self.X = torch.as_tensor(X)
-            self.labels = labels
-            self.index = index
-            self.images = images.detach().cpu()
-            self.masks = getattr(data, "masks", None)
-            self.class_names = list(class_names or getattr(data, "class_names", None) or
-                                    [str(i) for i in range(int(torch.as_tensor(labels).max()) + 1)])
-            h = int(self.images.shape[-1])
-            self.scale = scale or max(1, round(256 / h))
-            super().__init__(width=h * self.scale, title="µ-Lasso explorer")
-            self.selector = MuLasso(mu=mu, warm_start=True)
-            self.fits = LRUCache(maxsize=64)
-            self.maps = LRUCache(maxsize=2048)
-            self.responses, _ = channel_responses(model, self.images, index.layers)
-            self.n_backward = 0
-            self.last_fit_ms = 0.0
-            self.mu = ipywidgets.FloatSlider(mu, min=0.5, max=mu_max, step=0.5, description="µ",
-                                             continuous_update=False)
-            self.klass = ipywidgets.Dropdown(options=[(c, i) for i, c in enumerate(self.class_names)],
-                                             value=0, description="class")
-            self.image = ipywidgets.IntSlider(0, 0, len(self.images) - 1, description="image")
-            self.top_k = ipywidgets.IntSlider(3, 1, 8, description="top-k")
-            self.layer = ipywidgets.Dropdown(options=["all layers", "conv part only"] + list(index.layers),
-                                             value="all layers", description="layers")
-            self.fix = ipywidgets.Checkbox(True, description="fix_stride")
-            self.threshold = ipywidgets.FloatSlider(0.5, min=0.0, max=1.0, step=0.02, description="threshold")
-            self.info = ipywidgets.HTML()
-            self.add_controls(self.mu, self.klass, self.image, self.top_k, self.layer, self.fix, self.threshold,
-                              self.info)
-            for w in (self.mu, self.klass, self.image, self.top_k, self.layer, self.fix, self.threshold):
-                self.observe(w)
-            self.refresh()
-
-        def fit(self, mu: float) -> MuLasso:
-            """The selector for µ (cached; a new µ warm-starts from the last solution)."""
-            def run():
-                with Timer() as t:
-                    self.selector.set_params(mu=float(mu)).fit(self.X, self.labels, self.index)
-                self.last_fit_ms = t.ms
-                return self.selector.coef_.copy()
-            coef = self.fits.get_or_compute(round(float(mu), 6), run)
-            sel = MuLasso(mu=float(mu))
-            sel.coef_ = coef
-            sel.n_classes_ = coef.shape[1]
-            sel.n_features_in_ = coef.shape[0]
-            sel.selected_ = (coef != 0).any(1)
-            sel.n_selected_ = int(sel.selected_.sum())
-            sel.feature_index_ = self.index
-            return sel
-
-        def _layers(self):
-            v = self.layer.value
-            if v == "all layers":
-                return None
-            if v == "conv part only":
-                return [n for n, s in zip(self.index.layers, self.index.spatial) if s]
-            return [v]
-
-        def explanation(self, i: int) -> Explanation:
-            sel = self.fit(self.mu.value)
-            fix = bool(self.fix.value)
-            e = explain(self.model, self.images[i:i + 1], sel, top_k=int(self.top_k.value),
-                        fix_stride=fix, layers=self._layers(), responses=self.responses[i:i + 1],
-                        **{"method": "activation"} if False else {})
-            return e
-
-        def redraw(self):
-            i = int(self.image.value)
-            sel = self.fit(self.mu.value)
-            per_layer = sel.selected_per_layer()
-            fix = bool(self.fix.value)
-            # feature maps from the cache: a backward pass only for features not seen before
-            W = torch.from_numpy(sel.coef_)
-            with torch.no_grad():
-                pred = int(self.model(self.images[i:i + 1].to(model_device(self.model))).argmax(1))
-            r = relevance(self.responses[i].cpu(), W[:, pred]).numpy()
-            cand = np.ones(len(self.index), bool)
-            lay = self._layers()
-            if lay is not None:
-                cand &= np.isin(self.index.layer_of(), [self.index.layers.index(n) for n in lay])
-            r = np.where(cand & (r > 0), r, 0.0)
-            order = [j for j in np.argsort(-r, kind="stable")[:int(self.top_k.value)] if r[j] > 0]
-            maps = []
-            for j in order:
-                l, c = self.index[j]
-                def run(l=l, c=c):
-                    self.n_backward += 1
-                    return _feature_maps(self.model, self.images[i:i + 1], [(0, l, c)], "guided_backprop",
-                                         fix, tuple(self.images.shape[-2:]))[(0, l, c)]
-                maps.append(self.maps.get_or_compute((i, l, c, fix), run))
-            H, Wd = self.images.shape[-2:]
-            heat = _minmax_maps(torch.stack(maps)).amax(0) if maps else torch.zeros(H, Wd)
-            t = float(self.threshold.value)
-            png = viz.render(self.images[i], heat.numpy(), threshold=t, scale=self.scale)
-            self.view.show(png)
-            iou_txt = ""
-            if self.masks is not None:
-                v = float(iou(heat >= t if t > 0 else heat >= 0, self.masks[i])[0])
-                iou_txt = f" · IoU with the mask at {t:.2f}: {v:.2f}"
-            feats = ", ".join(f"{self.index[j][0]}:{self.index[j][1]}" for j in order) or "none"
-            self.set_status(f"µ={self.mu.value:g}: {sel.n_selected_} features selected (fit "
-                            f"{self.last_fit_ms:.0f} ms) · predicted {self.class_names[pred]} · top: {feats}"
-                            f"{iou_txt}")
-            k = int(self.klass.value)
-            rel = [(self.index[j], float(sel.coef_[j, k])) for j in np.flatnonzero(sel.coef_[:, k])]
-            rel.sort(key=lambda t_: -t_[1])
-            rows = "".join(f"<tr><td>{n}</td><td>{v}</td></tr>" for n, v in per_layer.items() if v)
-            feat_rows = ", ".join(f"{l}:{c} ({w:+.2f})" for (l, c), w in rel[:8])
-            self.info.value = (f"<small><b>selected per layer</b><table>{rows}</table>"
-                               f"<b>class {self.class_names[k]!r}</b>: {feat_rows}</small>")
-
-    _EXPLORER = _MuLassoExplorer
-    return _EXPLORER
 
 
 # --------------------------------------------------------------------------- exercises

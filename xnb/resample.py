@@ -285,7 +285,7 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
     sigma = check_float(sigma, "sigma", low=0.0)
     check_choice(schedule, "schedule", _SCHEDULES)
     check_choice(output, "output", ("logit", "probability"))
-    batch_size = check_int(batch_size, "batch_size", minimum=2)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     seed = check_int(seed, "seed")
     names = _resolve_layers(model, layers) or _default_layers(model, x)
     modules = dict(model.named_modules())
@@ -340,6 +340,8 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
                     Sdo = {nm: torch.zeros_like(clean[nm]) for nm in names}
                     zmin = {nm: torch.full_like(clean[nm], float("inf")) for nm in names}
                     zmax = {nm: torch.full_like(clean[nm], float("-inf")) for nm in names}
+                if len(o) == 0:  # batch_size=1: the first chunk held only the clean image
+                    continue
                 o_all.append(o)
                 od = o - o_clean
                 for nm in names:
@@ -554,7 +556,8 @@ class PatchEvaluation:
     """Selected units and their patch boxes for a set of images (made by :func:`evaluate_patches`).
 
     ``selections[i][metric][layer]``: the top-``k_max`` units (best first) for image i;
-    ``boxes[i][layer]``: {unit: (box, empty)} for every unit any metric selected; ``targets``: the
+    ``boxes[i][layer]``: {unit: (box, empty)} for every unit any metric selected; ``peaks[i][layer]``:
+    {unit: (row, col)} of the back-projection's maximum; ``targets``: the
     explained class per image; ``image_size`` (H, W)."""
 
     layers: list
@@ -562,6 +565,7 @@ class PatchEvaluation:
     k_max: int
     selections: list = field(default_factory=list)
     boxes: list = field(default_factory=list)
+    peaks: list = field(default_factory=list)
     targets: list = field(default_factory=list)
     image_size: tuple = (0, 0)
 
@@ -575,10 +579,13 @@ class PatchEvaluation:
                     out.append((layer, u, b))
         return out
 
-    def localization(self, masks, k: int = 5, layers=None) -> dict:
+    def localization(self, masks, k: int = 5, layers=None, criterion: str = "overlap") -> dict:
         """Patch localization (§5.3): for each metric, the fraction of selected patches (top-k per layer)
-        whose box contains at least one pixel of the object (``masks`` [N,H,W] bool). Returns
-        {metric: (fraction, number of patches)}."""
+        that hit the object (``masks`` [N,H,W] bool). ``criterion="overlap"``: the box contains at least
+        one object pixel (the paper's "patch containing pixels of the class"); ``"peak"`` (stricter):
+        the back-projection's maximum pixel lies on the object. Returns {metric: (fraction, number of
+        patches)}; empty patches are not counted."""
+        check_choice(criterion, "criterion", ("overlap", "peak"))
         masks = masks.cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
         if masks.shape[0] != len(self.selections):
             raise ValueError(f"masks: {masks.shape[0]} masks for {len(self.selections)} images")
@@ -586,9 +593,12 @@ class PatchEvaluation:
         for metric in self.metrics:
             hit = tot = 0
             for i in range(len(self.selections)):
-                for _, _, (r0, c0, r1, c1) in self.selected_boxes(i, metric, k, layers):
+                for layer, u, (r0, c0, r1, c1) in self.selected_boxes(i, metric, k, layers):
                     tot += 1
-                    hit += bool(masks[i, r0:r1, c0:c1].any())
+                    if criterion == "overlap":
+                        hit += bool(masks[i, r0:r1, c0:c1].any())
+                    else:
+                        hit += bool(masks[i][self.peaks[i][layer][u]])
             out[metric] = (hit / tot if tot else float("nan"), tot)
         return out
 
@@ -630,13 +640,16 @@ def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metric
         sel = {m: {l: top_neurons(res.importance(l, m, threshold, scale), k_max) for l in names} for m in metrics}
         if random_baseline:
             sel["random"] = {l: [int(u) for u in rng.permutation(res.n_units(l))[:k_max]] for l in names}
-        bx = {}
+        bx, pk = {}, {}
         for l in names:
             units = sorted({u for m in sel for u in sel[m][l]})
             p = patches(model, images[i:i + 1], l, units, rectify=options.get("rectify", True), **box_kw)
             bx[l] = {int(u): (tuple(int(v) for v in b), bool(e)) for u, b, e in zip(p.units, p.boxes, p.empty)}
+            W = p.heatmaps.shape[-1]
+            pk[l] = {int(u): divmod(int(h.argmax()), W) for u, h in zip(p.units, p.heatmaps)}
         ev.selections.append(sel)
         ev.boxes.append(bx)
+        ev.peaks.append(pk)
         ev.targets.append(res.target)
     return ev
 
@@ -678,18 +691,22 @@ def secondary_accuracy(train_images, train_labels, test_images, test_labels, n_c
 
 def jaccard_during_training(model: nn.Module, train_set, test_set, epochs: int = 5, probe=None, layers=None,
                             k: int = 5, n: int = 20, sigma: float = 0.1, threshold: float = 0.1,
-                            definition: str = "union", lr: float = 2e-3, seed: int = 0,
+                            definition: str = "union", lr: float = 2e-3, batch_size: int = 16, seed: int = 0,
                             progress: bool = True, **options) -> dict:
-    """Fig. 3: train ``model`` (in place) one epoch at a time; before training and after each epoch
-    measure its test accuracy and the mean Jaccard similarity between the top-k units selected by
-    ``correlation`` and by ``precision`` (per layer, averaged over the ``probe`` images, default the
-    first 16 test images). Returns {"epoch", "accuracy", "jaccard", "jaccard_per_layer"} (lists).
-    Each epoch is one call of :func:`xnb.models.train` (its own one-cycle schedule)."""
+    """Fig. 3: train ``model`` (in place; Adam at a constant ``lr``, mini-batches of ``batch_size``,
+    cross-entropy) one epoch at a time; before training and after each epoch measure its test accuracy
+    and the mean Jaccard similarity between the top-k units selected by ``correlation`` and by
+    ``precision`` (per layer, averaged over the ``probe`` images, default the first 16 test images).
+    Returns {"epoch", "accuracy", "jaccard", "jaccard_per_layer"} (lists, epoch 0 = untrained).
+    ``options`` go to :func:`resample` (and ``threshold_scale``). Deterministic for a ``seed`` on CPU."""
     from tqdm.auto import tqdm
 
     from . import models
 
     epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    lr = check_float(lr, "lr", low=0.0, low_open=True)
+    check_choice(definition, "definition", ("union", "sum"))
     probe = test_set.images[:16] if probe is None else check_images(probe, "probe")
     names = _resolve_layers(model, layers) or _default_layers(model, probe[:1])
     scale = options.pop("threshold_scale", "absolute")
@@ -708,9 +725,23 @@ def jaccard_during_training(model: nn.Module, train_set, test_set, epochs: int =
         hist["jaccard_per_layer"].append({l: float(np.mean(v)) for l, v in per.items()})
         hist["jaccard"].append(float(np.mean([np.mean(v) for v in per.values()])))
 
+    x, y = train_set.images, train_set.labels
+    device = model_device(model)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout masks
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     measure(0)
     for e in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
-        models.train(model, train_set, epochs=1, lr=lr, seed=seed + e, progress=False)
+        model.train()
+        try:
+            perm = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), batch_size):
+                idx = perm[i:i + batch_size]
+                opt.zero_grad(set_to_none=True)
+                nn.functional.cross_entropy(model(x[idx].to(device)), y[idx].to(device)).backward()
+                opt.step()
+        finally:
+            model.eval()
         measure(e)
     return hist
 

@@ -167,7 +167,7 @@ def relu_rules(mode: str):
 
     if mode == "guided":
         def rule(x, g):
-            return g.clamp(min=0) * (x > 0).to(g.dtype)
+            return torch.where(x > 0, g, 0).clamp_(min=0)
     else:
         def rule(x, g):
             return g.clamp(min=0)

@@ -107,7 +107,7 @@ attr_test = data.flowers(n_test, variant="double", seed=777)
 res = models.evaluate(models.load("flowers-attributes"), (attr_test.images, attr_test.concepts))
 print(f"{'flowers-attributes':16s} mean ROC-AUC over {len(attr_test.concept_names)} concepts {res['mean_auc']:.3f}")
 worst = sorted(zip(res["auc"], attr_test.concept_names))[:3]
-print("  hardest concepts (the stem is 2–3 px wide):", ", ".join(f"{n} {a:.2f}" for a, n in worst))
+print("  hardest concepts:", ", ".join(f"{n} {a:.2f}" for a, n in worst))
 """)
 code(r"""
 cm = rows[1][1]["confusion"].numpy()
@@ -133,7 +133,9 @@ code(r"""
 x = flowers.images[:4]
 maps = torch.stack([xnb.attribute(model, x, m, **({"n_steps": 16} if m == "integrated_gradients" else {}))
                     for m in xnb.METHODS], 1)   # [4 images, 9 methods, H, W], each for the predicted class
-fig = viz.grid(x, maps, titles=list(xnb.METHODS), size=1.3, suptitle="each method, predicted class")
+short = ["saliency", "input×grad", "int. grad.", "guided BP", "deconvnet", "Grad-CAM", "LRP", "EB", "c-EB"]
+# "percentile": positive evidence only, clipped at the 99.5th percentile (signed maps would need a diverging map)
+fig = viz.grid(x, maps, titles=short, size=1.3, mode="percentile", suptitle="each method, predicted class")
 fig
 """)
 md(r"""
@@ -190,7 +192,7 @@ check("tour.1", None)
 # 2. What is the output shape (C, H, W) of conv3 of the flowers-single model for a 64×64 input?
 check("tour.2", None)
 # 3. Which layer is the default contrast layer of contrastive excitation backprop on this model?
-check("tour.3", None)
+check("tour.3", None);
 """)
 nb.cells = C
 nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

@@ -77,6 +77,11 @@ def _css_size(value: Any, name: str) -> str | None:
 # ImageView
 # --------------------------------------------------------------------------
 
+#: CSS that makes every live image (class ``xnb-image``) scale up with nearest-neighbour sampling
+PIXELATED_CSS = ("<style>.xnb-image, .xnb-image img {image-rendering: pixelated; "
+                 "image-rendering: crisp-edges;}</style>")
+
+
 class ImageView:
     """A live image: an ``ipywidgets.Image(format="png")`` fed with PNG bytes.
 
@@ -400,7 +405,9 @@ class Panel:
     def _build_ui(self) -> ipywidgets.Box:
         self._controls_box = ipywidgets.VBox(list(self.controls))
         body = ipywidgets.HBox([self._controls_box, self.view.widget])
-        children: list[ipywidgets.Widget] = []
+        # small PNGs are enlarged by the browser, crisply: encoding a 64 px PNG instead of a 256 px one
+        # is ~3x cheaper on every redraw
+        children: list[ipywidgets.Widget] = [ipywidgets.HTML(PIXELATED_CSS)]
         if self.title:
             children.append(ipywidgets.HTML(value=f"<b>{html.escape(str(self.title))}</b>"))
         children += [body, self.status, self.errors.widget]

@@ -46,7 +46,7 @@ class HeatmapExplorer(Panel):
     layers : layers whose channels can be explained (default: the conv and pool layers).
     class_names : labels for the model's outputs (default: the data's, or the model's own).
     channel_batch : channels per batched pass when "all channels" is pressed.
-    scale : integer upscaling of the displayed image (default: to about 256 px).
+    scale : how many times larger than the images the view is shown (default: about 256 px wide).
 
     Controls: image slider, method, target (predicted class or any class), layer ("(output class)" or an
     internal layer), channel slider, threshold, opacity, colour map. Errors (e.g. a method that cannot
@@ -188,8 +188,9 @@ class HeatmapExplorer(Panel):
         with Timer() as t:
             h = self.heatmap(i)
         signed = self.cmap.value == "RdBu_r"
+        # native resolution: the browser enlarges it (pixelated CSS), which is cheaper than a bigger PNG
         png = viz.render(self.images[i], h, cmap=self.cmap.value, alpha=float(self.alpha.value),
-                         threshold=float(self.threshold.value), signed=signed, scale=self.scale)
+                         threshold=float(self.threshold.value), signed=signed, scale=1)
         self.view.show(png)
         p = self.prediction(i)
         k = int(p.argmax())

@@ -1,0 +1,293 @@
+"""xnb.resample: the metrics against numpy/scipy on small nets, zero-variance cases, selections,
+patches against Captum's deconvnet, argument checks, hook/parameter hygiene, the live explorer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from torch import nn
+
+import xnb
+from xnb import resample as R
+from test_core import assert_unchanged, snapshot
+
+
+def tiny_net(seed=0):
+    """conv(3→4, 3×3) relu | conv(4→5, 3×3, stride 2) relu | flatten | linear(→3). Channel 3 of conv1
+    has a large negative bias (dead everywhere: zero variance); channel 4 of conv2 has zero weights and a
+    positive bias (live and constant)."""
+    torch.manual_seed(seed)
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 4, 3, padding=1))
+    net.add_module("relu1", nn.ReLU())
+    net.add_module("conv2", nn.Conv2d(4, 5, 3, stride=2, padding=1))
+    net.add_module("relu2", nn.ReLU())
+    net.add_module("flatten", nn.Flatten())
+    net.add_module("fc", nn.Linear(5 * 4 * 4, 3))
+    with torch.no_grad():
+        net.conv1.bias[3] = -100.0
+        net.conv2.weight[4] = 0.0
+        net.conv2.bias[4] = 0.5
+    return net.eval()
+
+
+def image(seed=1, size=8):
+    return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def activations(net, rows, layer):
+    with xnb.capture(net, layer, detach=True) as cap, torch.no_grad():
+        out = net(rows)
+    return cap[layer].clamp(min=0).double().numpy(), out.double().numpy()
+
+
+def oracle(net, x, layer, n, sigma, seed, target, threshold):
+    """Every metric by brute force with numpy/scipy on the captured activations."""
+    rows = torch.cat([x, R.perturb(x, n, sigma, seed=seed)])  # one batch, as xnb runs it (same float32 values)
+    z, out = activations(net, rows, layer)
+    zc, z, o = z[0].reshape(z.shape[1], -1), z[1:].reshape(n, z.shape[1], -1), out[1:, target]
+    C, P = z.shape[1:]
+    corr, prec = np.zeros(C), np.zeros(C)
+    for c in range(C):
+        rs, inv = [], []
+        for p in range(P):
+            v = z[:, c, p]
+            if np.all(v == v[0]):
+                continue  # zero variance: no correlation, no finite precision
+            rs.append(abs(scipy.stats.pearsonr(v, o)[0]))
+            inv.append(1.0 / np.var(v))
+        corr[c] = np.mean(rs) if rs else 0.0
+        if z[:, c].mean() < threshold:
+            prec[c] = -np.inf
+        else:
+            prec[c] = np.mean(inv) if inv else np.inf
+    w = dict(net.named_modules())[layer].weight.detach().double().numpy().reshape(C, -1)
+    return {"correlation": corr, "precision": prec, "activation_sum": zc.sum(1),
+            "activation_variance": zc.var(1), "weight_sum": w.sum(1), "weight_variance": w.var(1)}
+
+
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])
+def test_metrics_match_numpy_scipy(layer):
+    net, x = tiny_net(), image()
+    want = oracle(net, x, layer, n=30, sigma=0.2, seed=3, target=1, threshold=0.05)
+    got = xnb.resample.neuron_importance_all(net, x, [layer], n=30, sigma=0.2, seed=3, target=1,
+                                             threshold=0.05)[layer]
+    assert set(got) == set(R.METRICS)
+    for metric, ref in want.items():
+        g = got[metric].numpy()
+        assert g.dtype == np.float64 and g.shape == ref.shape
+        fin = np.isfinite(ref)
+        np.testing.assert_array_equal(np.isfinite(g), fin, err_msg=metric)
+        np.testing.assert_array_equal(g[~fin], ref[~fin], err_msg=metric)
+        np.testing.assert_allclose(g[fin], ref[fin], rtol=1e-9, atol=1e-12, err_msg=metric)
+
+
+def test_zero_variance_cases_are_explicit():
+    net, x = tiny_net(), image()
+    res = R.resample(net, x, ["conv1", "conv2"], n=20, seed=0)
+    # dead unit (conv1 ch 3): constant 0 everywhere -> correlation 0, precision discarded (-inf)
+    assert res.importance("conv1", "correlation")[3] == 0.0
+    assert res.importance("conv1", "precision", threshold=0.0)[3] == np.inf  # live at λ=0: constant -> +inf
+    assert res.importance("conv1", "precision", threshold=1e-9)[3] == -np.inf
+    # live constant unit (conv2 ch 4 = 0.5 everywhere): perfectly precise, uncorrelated
+    assert res.importance("conv2", "precision", threshold=0.1)[4] == np.inf
+    assert res.importance("conv2", "correlation")[4] == 0.0
+    assert res.importance("conv2", "precision", threshold=0.6)[4] == -np.inf
+    for layer in res.layers:
+        for m in R.METRICS:
+            assert not torch.isnan(res.importance(layer, m)).any(), (layer, m)
+
+
+def test_constant_output_gives_zero_correlation_and_sigma_zero():
+    net = tiny_net()
+    with torch.no_grad():
+        net.fc.weight.zero_()  # the output no longer depends on the image
+    s = R.neuron_importance(net, image(), "conv2", "correlation", n=10)
+    assert torch.equal(s, torch.zeros(5, dtype=torch.float64))
+    # σ = 0: identical copies; every position constant
+    net = tiny_net()
+    res = R.resample(net, image(), ["conv2"], n=5, sigma=0.0)
+    assert torch.equal(res.importance("conv2", "correlation"), torch.zeros(5, dtype=torch.float64))
+    p = res.importance("conv2", "precision", threshold=0.0)
+    assert torch.isinf(p).all()
+
+
+def test_correlation_closed_form_one_for_a_linear_unit():
+    # 1×1 image: the unit is one number; the output is an affine function of it -> |r| = 1
+    net = nn.Sequential()
+    net.add_module("conv", nn.Conv2d(2, 1, 1))
+    net.add_module("flatten", nn.Flatten())
+    net.add_module("fc", nn.Linear(1, 2))
+    with torch.no_grad():
+        net.conv.weight.copy_(torch.tensor([[[[1.0]], [[2.0]]]]))
+        net.conv.bias.fill_(0.1)
+        net.fc.weight.copy_(torch.tensor([[-3.0], [0.5]]))
+    x = torch.tensor([[[[0.5]], [[0.25]]]])
+    for t in (0, 1):
+        s = R.neuron_importance(net, x, "conv", "correlation", n=40, target=t)
+        assert s.item() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_chunking_and_seed_determinism():
+    net, x = tiny_net(), image()
+    a = R.neuron_importance_all(net, x, ["conv1", "conv2"], n=23, seed=5)
+    b = R.neuron_importance_all(net, x, ["conv1", "conv2"], n=23, seed=5, batch_size=4)
+    c = R.neuron_importance_all(net, x, ["conv1", "conv2"], n=23, seed=6)
+    for layer in a:
+        for m in a[layer]:
+            torch.testing.assert_close(a[layer][m], b[layer][m], rtol=1e-9, atol=1e-12)
+    assert not torch.equal(a["conv2"]["correlation"], c["conv2"]["correlation"])
+    single = R.neuron_importance(net, x, "conv2", "precision", n=23, seed=5)
+    torch.testing.assert_close(single, a["conv2"]["precision"])
+
+
+def test_perturb_schedules():
+    x = torch.ones(1, 3, 32, 32)
+    c = R.perturb(x, n=4, sigma=0.1, seed=0)
+    assert c.shape == (4, 3, 32, 32)
+    assert torch.equal(c, R.perturb(x, n=4, sigma=0.1, seed=0))
+    assert not torch.equal(c, R.perturb(x, n=4, sigma=0.1, seed=1))
+    noise = (c - 1).reshape(4, -1)
+    assert torch.allclose(noise.std(1), torch.full((4,), 0.1), rtol=0.05)
+    g = R.perturb(x, n=12, sigma=0.1, schedule="growing", seed=0)
+    assert torch.equal(g[0], x[0])  # copy 0 is the clean image (authors' code)
+    std = (g - 1).reshape(12, -1).std(1)
+    assert torch.allclose(std[1:], 0.1 * torch.arange(1, 12).float(), rtol=0.05)
+    np.testing.assert_array_equal(R.noise_levels(5, 0.2, "growing"), 0.2 * np.arange(5))
+    # multiplicative: a zero pixel stays zero
+    assert (R.perturb(torch.zeros(3, 4, 4), n=3) == 0).all()
+
+
+def test_top_neurons_and_jaccard():
+    s = torch.tensor([0.5, 2.0, -np.inf, 2.0, 1.0], dtype=torch.float64)
+    assert R.top_neurons(s, 2) == [1, 3]
+    assert R.top_neurons(s, 10) == [1, 3, 4, 0]  # -inf never selected
+    assert R.jaccard([1, 2, 3], [2, 3, 4]) == pytest.approx(2 / 4)
+    assert R.jaccard([1, 2, 3], [2, 3, 4], definition="sum") == pytest.approx(2 / 6)
+    assert R.jaccard([], []) == 1.0 and R.jaccard([], [], definition="sum") == 0.0
+    assert R.jaccard([1, 2], [1, 2]) == 1.0 and R.jaccard([1, 2], [1, 2], definition="sum") == 0.5
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # |A∩B|/(|A|+|B|) = J/(1+J) for the union Jaccard J
+        a, b = rng.choice(10, 4, replace=False), rng.choice(10, rng.integers(1, 6), replace=False)
+        j = R.jaccard(a, b)
+        assert R.jaccard(a, b, definition="sum") == pytest.approx(j / (1 + j))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_patches_match_captum_deconvnet():
+    from captum.attr import NeuronDeconvolution
+
+    model = xnb.models.load("flowers-single")
+    x = xnb.data.flowers(2, seed=4).images[:1]
+    before = snapshot(model)
+    p = R.patches(model, x, "conv3", [2, 4, 6])
+    assert_unchanged(model, before)
+    with xnb.capture(model, "conv3", detach=True) as cap, torch.no_grad():
+        model(x)
+    a = cap["conv3"][0].clamp(min=0)
+    for j, u in enumerate(p.units):
+        h, w = p.locations[j]
+        assert a[u, h, w] == a[u].max()
+        ref = NeuronDeconvolution(model, model.conv3).attribute(x, neuron_selector=(int(u), int(h), int(w)))
+        ref = ref.norm(dim=1)[0] * float(a[u].max() > 0)
+        torch.testing.assert_close(p.heatmaps[j], ref, rtol=1e-4, atol=1e-6)
+        nz = torch.nonzero(ref > 0)
+        if len(nz):
+            assert tuple(p.boxes[j]) == (int(nz[:, 0].min()), int(nz[:, 1].min()),
+                                         int(nz[:, 0].max()) + 1, int(nz[:, 1].max()) + 1)
+            # the patch lies inside the unit's receptive field: conv3 (h, w) sees input rows 8h-7 .. 8h+10
+            r0, c0, r1, c1 = p.boxes[j]
+            assert r0 >= 8 * h - 7 and c0 >= 8 * w - 7 and r1 <= 8 * h + 11 and c1 <= 8 * w + 11
+        else:
+            assert p.empty[j]
+
+
+def test_model_left_unchanged_and_train_flag_restored():
+    model = xnb.models.load("flowers-single")
+    model.train()
+    before = snapshot(model)
+    x = xnb.data.flowers(1, seed=0).images
+    R.neuron_importance_all(model, x, n=8)
+    assert_unchanged(model, before)
+    assert model.training
+
+
+def test_bad_input():
+    net, x = tiny_net(), image()
+    with pytest.raises(ValueError, match="n"):
+        R.neuron_importance(net, x, "conv1", "correlation", n=1)
+    with pytest.raises(ValueError, match="sigma"):
+        R.neuron_importance(net, x, "conv1", "correlation", sigma=-0.1)
+    with pytest.raises(ValueError, match="metric.*allowed"):
+        R.neuron_importance(net, x, "conv1", "loudness")
+    with pytest.raises(ValueError, match="unknown layer 'conv9'.*conv1"):
+        R.neuron_importance(net, x, "conv9", "correlation")
+    with pytest.raises(ValueError, match="weights"):
+        R.neuron_importance(net, x, "relu1", "weight_sum")
+    with pytest.raises(ValueError, match="weights"):
+        R.neuron_importance_all(net, x, ["relu1"], ["weight_variance"])
+    with pytest.raises(ValueError, match="one image"):
+        R.neuron_importance(net, torch.rand(2, 3, 8, 8), "conv1", "correlation")
+    with pytest.raises(ValueError, match="NaN"):
+        R.perturb(torch.full((3, 4, 4), float("nan")))
+    with pytest.raises(ValueError, match="schedule"):
+        R.perturb(x, schedule="shrinking")
+    with pytest.raises(ValueError, match="threshold"):
+        R.neuron_importance(net, x, "conv1", "precision", threshold=-1.0)
+    with pytest.raises(ValueError, match="target"):
+        R.neuron_importance(net, x, "conv1", "correlation", target=7)
+    with pytest.raises(ValueError, match="definition"):
+        R.jaccard([1], [1], definition="dice")
+    with pytest.raises(ValueError, match="units"):
+        R.patches(net, x, "conv1", [9])
+    # a relu layer works for the activation metrics (all metrics but the weight ones)
+    out = R.neuron_importance_all(net, x, ["relu1"], n=4)
+    assert set(out["relu1"]) == set(R.METRICS) - {"weight_sum", "weight_variance"}
+
+
+def test_evaluation_pipeline_small():
+    model = xnb.models.load("flowers-single")
+    ds = xnb.data.flowers(3, seed=2)
+    ev = R.evaluate_patches(model, ds.images, ["conv3", "conv4"], k_max=6, n=8, progress=False)
+    loc = ev.localization(ds.flower_masks, k=3)
+    assert set(loc) == set(R.METRICS) | {"random"}
+    for frac, tot in loc.values():
+        assert tot <= 3 * 2 * 3 and (tot == 0 or 0.0 <= frac <= 1.0)
+    # brute-force re-count of one metric
+    hit = tot = 0
+    for i in range(3):
+        for layer in ev.layers:
+            for u in ev.selections[i]["correlation"][layer][:3]:
+                (r0, c0, r1, c1), empty = ev.boxes[i][layer][u]
+                if not empty:
+                    tot += 1
+                    hit += bool(ds.flower_masks[i, r0:r1, c0:c1].any())
+    assert loc["correlation"] == (hit / tot, tot)
+    m = R.masked_images(ev, ds.images, "correlation", k=3)
+    kept = m.ne(0).any(1)
+    assert (m[kept.unsqueeze(1).expand_as(m)] == ds.images[kept.unsqueeze(1).expand_as(m)]).all()
+
+
+def test_explorer_caches_and_errors():
+    model = xnb.models.load("flowers-single")
+    ex = R.ResamplingExplorer(model, xnb.data.flowers(3, seed=0), layers=["conv3", "conv4"], n=8)
+    assert ex.errors.widget.value == "" or "Error" not in ex.errors.widget.value
+    png = ex.view.value
+    assert png.startswith(b"\x89PNG") and ex.n_forward == 1
+    ex.threshold.value = 0.01  # a threshold never reruns the network
+    ex.top.value = 3
+    ex.metric_b.value = "weight_sum"
+    assert ex.n_forward == 1
+    ex.sigma.value = 0.2  # new copies: one more forward pass
+    assert ex.n_forward == 2
+    ex.image.value = 2
+    assert ex.n_forward == 3 and ex.view.value != png
+
+
+def test_exercises_check():
+    from xnb.exercises import check
+
+    assert check("resample.2", 0.5)
+    assert check("resample.3", 1.0)
+    assert not check("resample.3", 0.1)
