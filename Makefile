@@ -11,6 +11,7 @@ PIP         := $(VENV_PY) -m pip
 PIP_FLAGS   ?= --disable-pip-version-check
 
 PORT        ?= 8888
+VOILA_PORT  ?= 8866
 IP          ?= 127.0.0.1
 PYTEST_ARGS ?=
 TESTS       ?= tests
@@ -31,10 +32,11 @@ endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-test lab test strip sync-deps weights bench clean distclean
+.PHONY: help venv install install-test lab voila test strip sync-deps weights bench clean distclean
 
 help:
 	@echo "make lab        install xnb (editable) into $(VENV) and start JupyterLab on notebooks/ (IP=$(IP) PORT=$(PORT))"
+	@echo "make voila      serve notebooks/ as Voila dashboards (live widgets, code hidden) on $(IP):$(VOILA_PORT)"
 	@echo "make test       install xnb[test] into $(VENV) and run pytest over $(TESTS) (PYTEST_ARGS=..., TESTS=...)"
 	@echo "make install    create $(VENV) and install xnb (editable) with its dependencies"
 	@echo "make strip      remove outputs / execution counts from notebooks/*.ipynb"
@@ -71,7 +73,11 @@ lab: $(STAMP_RUN)
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
 test: $(STAMP_TEST)
+	@bash scripts/ensure_browser.sh
 	$(VENV_PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+voila: $(STAMP_RUN)
+	$(VENV_PY) scripts/serve_voila.py notebooks --no-browser --Voila.ip=$(IP) --port=$(VOILA_PORT)
 
 strip:
 	$(PYTHON) scripts/strip_notebooks.py

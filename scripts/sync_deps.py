@@ -59,6 +59,7 @@ CONDA_NAMES: dict[str, str | None] = {
     "pandas": "pandas",
     "pillow": "pillow",
     "tqdm": "tqdm",
+    "voila": "voila",
     "pyyaml": "pyyaml",
     "requests": "requests",
     "ipywidgets": "ipywidgets",

@@ -93,6 +93,7 @@ class HeatmapExplorer(Panel):
 
         n = len(self.images)
         self.image = ipywidgets.IntSlider(0, 0, max(n - 1, 0), description="image")
+        self.image.add_class("xnb-primary")  # the slider browser tests move
         self.method = ipywidgets.Dropdown(options=methods, value=methods[0], description="method")
         self.target = ipywidgets.Dropdown(options=[("predicted", -1)] + [(c, i) for i, c in enumerate(self.class_names)],
                                           value=-1, description="target")

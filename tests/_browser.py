@@ -1,0 +1,91 @@
+"""Shared by the browser tests and benchmarks/browser_redraw.py: a Voila server on a free port and a
+headless Chromium (Debian's, launched by Playwright with the flags this machine needs)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def voila_server(notebooks: Path = ROOT / "notebooks", env: dict | None = None, log_path: Path | None = None):
+    """Yield the base URL of a Voila server (with the stall fix, scripts/serve_voila.py); the server and
+    every kernel it started are stopped on exit, also when the block raises."""
+    port = free_port()
+    log_path = log_path or ROOT / "artifacts" / "voila.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", **(env or {}))
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "serve_voila.py"), str(notebooks), "--no-browser",
+             "--Voila.ip=127.0.0.1", f"--port={port}", "--show_tracebacks=True"],
+            cwd=notebooks, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # /favicon.ico answers without starting a kernel
+                try:
+                    urllib.request.urlopen(url + "/favicon.ico", timeout=2)
+                    break
+                except urllib.error.HTTPError:  # any HTTP answer (404 too) means the server is up
+                    break
+                except Exception:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"voila did not start (see {log_path})")
+                    time.sleep(0.3)
+            yield url
+        finally:
+            # the server and the kernels it started share its process group: stop them all
+            for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(proc.pid, sig)
+                    proc.wait(timeout=wait)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+
+
+@contextlib.contextmanager
+def chromium():
+    """Yield a Playwright Browser on the system's Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_dashboard(browser, base_url: str, name: str, timeout_ms: int = 120_000):
+    """Open notebook ``name`` in Voila and wait until its first live image has been drawn."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base_url}/voila/render/{name}", timeout=timeout_ms)
+    page.wait_for_selector("img.xnb-image[src^='data:image/png'], img.xnb-image[src^='blob:']",
+                           timeout=timeout_ms)
+    return page

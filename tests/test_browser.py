@@ -1,0 +1,74 @@
+"""Real-browser tests: Voila serves each notebook, Chromium (driven by Playwright) moves a slider, and the
+heatmap image must change with no error on the page. A screenshot per notebook lands in
+artifacts/screenshots/.
+
+Chromium comes from the system (Debian's package; `make test` installs it with scripts/ensure_browser.sh).
+Without it these tests skip with the reason — except on CI (CI=true) where apt-get is available, where a
+missing browser is a failure, since the set-up should have installed it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from _browser import ROOT, chromium, chromium_path, open_dashboard, voila_server
+
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+
+def _require_browser():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("browser tests: the Python package playwright is not installed (pip install -e '.[test]')")
+    if chromium_path() is None:
+        if os.environ.get("CI") and shutil.which("apt-get") and os.geteuid() == 0:
+            pytest.fail("browser tests: chromium is missing although apt-get is available; "
+                        "scripts/ensure_browser.sh should have installed it")
+        pytest.skip("browser tests: no chromium on this machine and no system package manager to install "
+                    "it (run scripts/ensure_browser.sh as root, or install chromium)")
+
+
+@pytest.fixture(scope="module")
+def voila_url():
+    _require_browser()
+    with voila_server(env={"XNB_TEST": "1"}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_browser()
+    with chromium() as b:
+        yield b
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_dashboard_slider_redraws(voila_url, browser, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = open_dashboard(browser, voila_url, name)  # the notebook runs top to bottom first
+    try:
+        # the slider the notebook marks as primary (class xnb-primary), else the first one
+        handle = page.locator(".xnb-primary .noUi-handle, .widget-slider .noUi-handle").first
+        handle.wait_for(timeout=30_000)
+        before = page.eval_on_selector("img.xnb-image", "e => e.src")
+        handle.focus()
+        page.keyboard.press("ArrowRight")  # a real key event: noUiSlider -> comm -> kernel -> new PNG
+        page.wait_for_function("b => document.querySelector('img.xnb-image').src !== b", arg=before,
+                               timeout=30_000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(SHOTS / f"{Path(name).stem}.png"), full_page=True)
+        # the explorer alone (README picture): the innermost box holding the image and its controls
+        page.locator(".widget-vbox:has(> .widget-hbox img.xnb-image)").last.screenshot(
+            path=str(SHOTS / f"{Path(name).stem}_widget.png"))
+        text = page.inner_text("body")
+        assert "Loading widget" not in text, "a widget never rendered"
+        assert "Traceback" not in text and "There was an error" not in text, "a cell raised"
+        for area in page.locator(".xnb-error").all_inner_texts():  # the ErrorArea of every explorer
+            assert area.strip() == "", f"the widget shows an error: {area[:300]}"
+    finally:
+        page.close()
