@@ -1,4 +1,4 @@
-"""Shared by the browser tests and benchmarks/browser_redraw.py: a Voila server on a free port and a
+"""Shared by the browser tests and benchmarks/browser_redraw.py: Voila or JupyterLab on a free port and a
 headless Chromium (Debian's, launched by Playwright with the flags this machine needs)."""
 from __future__ import annotations
 
@@ -30,21 +30,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def voila_server(notebooks: Path = ROOT / "notebooks", env: dict | None = None, log_path: Path | None = None):
-    """Yield the base URL of a Voila server (with the stall fix, scripts/serve_voila.py); the server and
-    every kernel it started are stopped on exit, also when the block raises."""
-    port = free_port()
-    log_path = log_path or ROOT / "artifacts" / "voila.log"
+def _serve(cmd: list[str], port: int, cwd: Path, env: dict | None, log_name: str, start_s: float = 90):
+    """Run a server command in its own process group; yield its URL once it answers HTTP; stop the
+    server and every kernel it started on exit, also when the block raises."""
+    log_path = ROOT / "artifacts" / log_name
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", **(env or {}))
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "serve_voila.py"), str(notebooks), "--no-browser",
-             "--Voila.ip=127.0.0.1", f"--port={port}", "--show_tracebacks=True"],
-            cwd=notebooks, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_s
             while True:  # /favicon.ico answers without starting a kernel
                 try:
                     urllib.request.urlopen(url + "/favicon.ico", timeout=2)
@@ -53,11 +50,10 @@ def voila_server(notebooks: Path = ROOT / "notebooks", env: dict | None = None, 
                     break
                 except Exception:
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"voila did not start (see {log_path})")
+                        raise RuntimeError(f"{cmd[1]} did not start (see {log_path})")
                     time.sleep(0.3)
             yield url
         finally:
-            # the server and the kernels it started share its process group: stop them all
             for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
                 try:
                     os.killpg(proc.pid, sig)
@@ -67,6 +63,29 @@ def voila_server(notebooks: Path = ROOT / "notebooks", env: dict | None = None, 
                     break
                 except subprocess.TimeoutExpired:
                     continue
+
+
+@contextlib.contextmanager
+def voila_server(notebooks: Path = ROOT / "notebooks", env: dict | None = None):
+    """Yield the base URL of Voila (with the stall fix: scripts/serve_voila.py) serving ``notebooks``."""
+    port = free_port()
+    cmd = [sys.executable, str(ROOT / "scripts" / "serve_voila.py"), str(notebooks), "--no-browser",
+           "--Voila.ip=127.0.0.1", f"--port={port}", "--show_tracebacks=True"]
+    with _serve(cmd, port, notebooks, env, "voila.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def jupyterlab_server(notebook_dir: Path, env: dict | None = None, token: str = "xnb-test"):
+    """Yield (base URL, token) of a JupyterLab serving ``notebook_dir`` (use a private copy of the
+    notebooks, so autosave cannot touch the repository)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--IdentityProvider.token={token}", f"--notebook-dir={notebook_dir}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    with _serve(cmd, port, notebook_dir, env, "jupyterlab.log") as url:
+        yield url, token
 
 
 @contextlib.contextmanager

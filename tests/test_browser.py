@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from _browser import ROOT, chromium, chromium_path, open_dashboard, voila_server
+from _browser import ROOT, chromium, chromium_path, jupyterlab_server, open_dashboard, voila_server
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -72,3 +72,27 @@ def test_notebook_dashboard_slider_redraws(voila_url, browser, name):
             assert area.strip() == "", f"the widget shows an error: {area[:300]}"
     finally:
         page.close()
+
+
+def test_jupyterlab_runs_the_tour_and_its_explorer_redraws(browser, tmp_path):
+    """The same in JupyterLab 4: Run All Cells, then a key press on the explorer's image slider."""
+    _require_browser()
+    shutil.copy(ROOT / "notebooks" / "00_tour.ipynb", tmp_path / "00_tour.ipynb")
+    with jupyterlab_server(tmp_path, env={"XNB_TEST": "1"}) as (url, token):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{url}/lab/tree/00_tour.ipynb?reset&token={token}", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook", timeout=120_000)
+            page.wait_for_timeout(2000)
+            page.click("text=Run", timeout=20_000)
+            page.click("text=Run All Cells", timeout=20_000)
+            page.wait_for_selector("img.xnb-image[src^='blob:'], img.xnb-image[src^='data:']", timeout=180_000)
+            before = page.eval_on_selector("img.xnb-image", "e => e.src")
+            page.locator(".xnb-primary .noUi-handle").first.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("b => document.querySelector('img.xnb-image').src !== b", arg=before,
+                                   timeout=30_000)
+            assert all(t.strip() == "" for t in page.locator(".xnb-error").all_inner_texts())
+            page.screenshot(path=str(SHOTS / "00_tour_jupyterlab.png"))
+        finally:
+            page.close()
