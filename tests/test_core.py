@@ -12,6 +12,19 @@ import xnb
 from xnb.models import SmallVGG
 
 METHODS = list(xnb.METHODS)
+CLASS_ONLY = {"contrastive_excitation_backprop", "semantic_guided_backprop", "semantic_input_x_gradient"}
+UNIT_TWIN = {"contrastive_excitation_backprop": "excitation_backprop",
+             "semantic_guided_backprop": "guided_backprop", "semantic_input_x_gradient": "input_x_gradient"}
+
+
+def extra(method, sevec_layer="avgpool", units=1024, classes=6):
+    """Options a method needs besides the common ones."""
+    if method == "integrated_gradients":
+        return {"n_steps": 8}
+    if method.startswith("semantic_"):
+        g = torch.Generator().manual_seed(5)
+        return {"sevec": torch.rand(classes, units, generator=g), "sevec_layer": sevec_layer}
+    return {}
 
 
 def pearson(a, b):
@@ -241,9 +254,9 @@ def test_rule_engine_equals_captum(net, images, method):
 # --------------------------------------------------------------------------- batched unit heatmaps
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "contrastive_excitation_backprop"])
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in CLASS_ONLY])
 def test_batched_channels_equal_one_at_a_time(net64, images, method):
-    # (contrastive EB explains classes only: see test_bad_inputs)
+    # (contrastive EB and the semantic methods explain classes only: see test_bad_inputs)
     chans = [0, 7, 13]
     kw = {"n_steps": 8} if method == "integrated_gradients" else {}
     x = images[:2].double()
@@ -319,15 +332,15 @@ def test_inplace_and_reused_relu_match_twin(method):
     b = Residual(reuse=False).eval()
     b.load_state_dict(a.state_dict(), strict=False)
     x = torch.rand(2, 3, 16, 16)
-    kw = {"n_steps": 8} if method == "integrated_gradients" else {}
+    kw = extra(method, sevec_layer="pool", units=8, classes=4)
     before = snapshot(a)
     ha = xnb.attribute(a, x, method, target=[1, 2], **kw)
     hb = xnb.attribute(b, x, method, target=[1, 2], **kw)
     assert torch.allclose(ha, hb, atol=1e-5), method
-    ua = xnb.attribute(a, x, method if method != "contrastive_excitation_backprop" else "excitation_backprop",
-                       layer="conv3", channel=[1, 2], **kw)
-    ub = xnb.attribute(b, x, method if method != "contrastive_excitation_backprop" else "excitation_backprop",
-                       layer="conv3", channel=[1, 2], **kw)
+    unit_method = UNIT_TWIN.get(method, method)
+    kw = extra(unit_method)
+    ua = xnb.attribute(a, x, unit_method, layer="conv3", channel=[1, 2], **kw)
+    ub = xnb.attribute(b, x, unit_method, layer="conv3", channel=[1, 2], **kw)
     assert torch.allclose(ua, ub, atol=1e-5), method
     assert_unchanged(a, before)
 
@@ -352,19 +365,19 @@ def test_every_method_leaves_the_model_unchanged(method, images):
     m.train()  # also the training flag must come back
     m.conv1.weight.requires_grad_(False)
     before = snapshot(m)
-    kw = {"n_steps": 4} if method == "integrated_gradients" else {}
+    kw = extra(method)
     xnb.attribute(m, images[:2], method, target=[0, 1], **kw)
     assert_unchanged(m, before)
-    if method != "contrastive_excitation_backprop":
+    if method not in CLASS_ONLY:
         xnb.attribute(m, images[:1], method, layer="conv3", channel=[0, 1], **kw)
         assert_unchanged(m, before)
     for bad in (dict(target=99), dict(layer="conv3", channel=500), dict(target=0, reduce="nope")):
         with pytest.raises((ValueError, TypeError)):
-            xnb.attribute(m, images[:1], method, **bad)
+            xnb.attribute(m, images[:1], method, **bad, **kw)
         assert_unchanged(m, before)
-    # an error raised mid-backward (inside a tensor hook) must not leave hooks behind either
+    # an error raised after the backward pass must not leave hooks behind either
     with pytest.raises(ValueError):
-        xnb.attribute(m, images[:1], method, target=0, saliency_layer="fc6")
+        xnb.attribute(m, images[:1], method, target=0, saliency_layer="fc6", **kw)
     assert_unchanged(m, before)
 
 
@@ -400,9 +413,9 @@ def test_default_target_is_the_prediction(net, images):
 def test_cuda_inputs_and_outputs_stay_on_device(images):
     m = SmallVGG().cuda().eval()
     for method in METHODS:
-        h = xnb.attribute(m, images[:2], method, target=[0, 1])
+        h = xnb.attribute(m, images[:2], method, target=[0, 1], **extra(method))
         assert h.device.type == "cuda"
-        ref = xnb.attribute(m.cpu(), images[:2], method, target=[0, 1])
+        ref = xnb.attribute(m.cpu(), images[:2], method, target=[0, 1], **extra(method))
         m.cuda()
         assert torch.allclose(h.cpu(), ref, atol=1e-4, rtol=1e-3), method
 
@@ -444,3 +457,46 @@ def test_bad_inputs(net, images):
         xnb.attribute(net, x, "excitation_backprop", target=0, saliency_layer="fc6")
     with pytest.raises(TypeError, match="model: expected a torch.nn.Module"):
         xnb.attribute("vgg", x, "saliency", target=0)
+
+
+# --------------------------------------------------------------------------- semantic suppression (SeVec §5.1)
+
+
+def test_semantic_suppression_zeroes_units_outside_the_mask(net, images):
+    g = torch.Generator().manual_seed(2)
+    sevecs = torch.rand(6, 1024, generator=g)
+    targets = [0, 3, 5]
+    for method, base in (("semantic_guided_backprop", "guided_backprop"),
+                         ("semantic_input_x_gradient", "input_x_gradient")):
+        # the signal read right at the suppression layer: the baseline's, masked
+        sig = xnb.attribute(net, images, method, target=targets, sevec=sevecs, sevec_layer="avgpool",
+                            threshold=0.5, saliency_layer="avgpool", raw=True)
+        ref = xnb.attribute(net, images, base, target=targets, saliency_layer="avgpool", raw=True)
+        for r, t in enumerate(targets):
+            keep = (sevecs[t] / sevecs[t].max() > 0.5).reshape(64, 4, 4)
+            assert keep.any() and (~keep).any()
+            assert torch.all(sig[r][~keep] == 0), "a unit outside the SeVec mask got signal"
+            assert torch.allclose(sig[r][keep], ref[r][keep], atol=1e-6)
+
+
+def test_semantic_methods_with_a_full_mask_equal_their_baselines(net, images):
+    ones = torch.ones(6, 1024)
+    for method, base in (("semantic_guided_backprop", "guided_backprop"),
+                         ("semantic_input_x_gradient", "input_x_gradient")):
+        a = xnb.attribute(net, images, method, target=[0, 1, 2], sevec=ones, sevec_layer="avgpool", threshold=0.0)
+        b = xnb.attribute(net, images, base, target=[0, 1, 2])
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_semantic_bad_inputs(net, images):
+    x = images[:1]
+    with pytest.raises(ValueError, match="sevec, sevec_layer: semantic methods need"):
+        xnb.attribute(net, x, "semantic_guided_backprop", target=0)
+    with pytest.raises(ValueError, match="sevec: SeVecs have 10 entries but layer 'avgpool' has 1024 units"):
+        xnb.attribute(net, x, "semantic_guided_backprop", target=0, sevec=torch.rand(6, 10), sevec_layer="avgpool")
+    with pytest.raises(ValueError, match=r"threshold: must be in \[0, 1\]"):
+        xnb.attribute(net, x, "semantic_guided_backprop", target=0, sevec=torch.rand(6, 1024),
+                      sevec_layer="avgpool", threshold=1.5)
+    with pytest.raises(ValueError, match="explains output classes"):
+        xnb.attribute(net, x, "semantic_guided_backprop", layer="conv3", channel=0, sevec=torch.rand(6, 1024),
+                      sevec_layer="avgpool")

@@ -38,6 +38,10 @@ METHODS: dict[str, str] = {
     "lrp": "layer-wise relevance propagation (Bach et al. 2015); Captum LRP",
     "excitation_backprop": "marginal winning probability (Zhang et al. 2016)",
     "contrastive_excitation_backprop": "contrastive marginal winning probability, c-MWP (Zhang et al. 2016)",
+    "semantic_guided_backprop": "guided backprop keeping only the target's SeVec units at one layer "
+                                "(SeVec paper §5.1)",
+    "semantic_input_x_gradient": "input × gradient keeping only the target's SeVec units at one layer "
+                                 "(SeVec paper §5.1)",
 }
 
 # How the raw input-space signal [C,H,W] becomes a heatmap [H,W] by default.
@@ -51,6 +55,8 @@ _DEFAULT_REDUCE = {
     "lrp": "sum",
     "excitation_backprop": "sum",
     "contrastive_excitation_backprop": "pos_sum",
+    "semantic_guided_backprop": "l2",
+    "semantic_input_x_gradient": "sum",
 }
 _REDUCE = ("sum", "pos_sum", "abs_sum", "max_abs", "l2", "pos_l2")
 
@@ -61,6 +67,8 @@ _METHOD_OPTIONS = {
     "lrp": {"rule", "epsilon"},
     "contrastive_excitation_backprop": {"contrast_layer", "classifier_layer"},
     "gradcam": {"relu"},
+    "semantic_guided_backprop": {"sevec", "sevec_layer", "threshold"},
+    "semantic_input_x_gradient": {"sevec", "sevec_layer", "threshold"},
 }
 
 
@@ -374,8 +382,8 @@ def _rules_for(method: str, opts, negate=None) -> list:
     rules = []
     if method in ("excitation_backprop", "contrastive_excitation_backprop"):
         rules = excitation_rules(negate=negate)
-    elif method in ("guided_backprop", "deconvnet"):
-        rules = relu_rules("guided" if method == "guided_backprop" else "deconvnet")
+    elif method in ("guided_backprop", "deconvnet", "semantic_guided_backprop"):
+        rules = relu_rules("deconvnet" if method == "deconvnet" else "guided")
     if opts.get("fix_stride"):
         from .rules import stride_fix_rules
         rules = stride_fix_rules() + rules
@@ -404,6 +412,14 @@ def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
         contrast_name = opts.get("_contrast_layer")
         if contrast_name is not None:
             comp.add_forward_hook(get_layer(model, contrast_name)[1], keep("contrast"))
+        masks = opts.get("_sevec_masks")
+        if masks is not None:  # semantic suppression: R^l = R^{l+1} · 1[V_target > threshold] (SeVec §5.1)
+            rows = masks[torch.as_tensor(sel.index, device=masks.device)] if masks.shape[0] > 1 else masks
+
+            def suppress(mod, inputs, output):
+                output.register_hook(lambda g: g * rows.to(g.dtype).reshape(g.shape))
+
+            comp.add_forward_hook(get_layer(model, opts["_sevec_layer"])[1], suppress)
         out = model(x)
         score = sel.score(out if sel.kind == "target" else held["unit"]).sum()
         wrt = held["saliency"] if read_at is not None else x
@@ -419,9 +435,40 @@ def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
                 handle.remove()
         else:
             (sig,) = torch.autograd.grad(score, wrt)
-        if method == "input_x_gradient":
+        if method in ("input_x_gradient", "semantic_input_x_gradient"):
             sig = sig * wrt.detach()
     return sig.detach()
+
+
+def _sevec_masks(model, x, sevec, layer, threshold, n_out: int) -> torch.Tensor:
+    """Bool masks [C or 1, *layer shape]: the units whose relative SeVec v_c / max(v_c) exceeds
+    ``threshold``. (The paper writes 1[V > 0.5]; a unit-norm SeVec over thousands of units has no entry
+    near 0.5, so the threshold is read on the SeVec scaled to a maximum of 1 — documented choice.)"""
+    from ._check import check_float
+
+    if sevec is None or layer is None:
+        raise ValueError("sevec, sevec_layer: semantic methods need sevec= (a fitted xnb.sevec.SeVec, or "
+                         "SeVecs [C, n] / [n]) and sevec_layer= (the layer they were fitted on)")
+    threshold = check_float(threshold, "threshold", 0.0, 1.0)
+    vectors = getattr(sevec, "vectors_", sevec)
+    if not isinstance(vectors, torch.Tensor):
+        vectors = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None]
+    if vectors.ndim != 2:
+        raise ValueError(f"sevec: expected SeVecs of shape [C, n] or [n], got {tuple(vectors.shape)}")
+    if not torch.isfinite(vectors).all():
+        raise ValueError("sevec: contains NaN or inf")
+    shape = _layer_shape(model, layer, x)
+    n = int(np.prod(shape))
+    if vectors.shape[1] != n:
+        raise ValueError(f"sevec: SeVecs have {vectors.shape[1]} entries but layer {layer!r} has {n} units "
+                         f"(output shape {tuple(shape)}); fit them on that layer's features")
+    if vectors.shape[0] not in (1, n_out):
+        raise ValueError(f"sevec: {vectors.shape[0]} SeVecs for a model with {n_out} outputs (give one per "
+                         f"class, or one for all)")
+    rel = vectors / vectors.max(dim=1, keepdim=True).values.clamp_min(1e-12)
+    return (rel > threshold).reshape(vectors.shape[0], *shape).to(model_device(model))
 
 
 #: methods whose backward for k unit seeds is batched with vmap after one forward pass
@@ -604,6 +651,14 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
             opts["_classifier_module"] = get_layer(model, opts.get("classifier_layer") or k_def)[1]
             if not isinstance(opts["_classifier_module"], (nn.Linear, nn.modules.conv._ConvNd)):
                 raise ValueError("classifier_layer: must be a linear or conv layer")
+        if method.startswith("semantic_"):
+            if sel.kind != "target":
+                raise ValueError(f"method: {method!r} explains output classes (target=); the SeVec of the "
+                                 f"target class selects the units")
+            sv_layer = get_layer(model, opts.get("sevec_layer"))[0] if opts.get("sevec_layer") else None
+            opts["_sevec_layer"] = sv_layer
+            opts["_sevec_masks"] = _sevec_masks(model, x, opts.get("sevec"), sv_layer,
+                                                opts.get("threshold", 0.5), _output_size(model, x))
         if method == "gradcam" and sal_layer is None:
             sal_layer = _default_gradcam_layer(model, sel.layer)
         if sal_layer is not None and sel.kind != "target" and sal_layer != sel.layer:
@@ -641,7 +696,7 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
                     xi, target=0, baselines=opts.get("baselines"), n_steps=opts.get("n_steps", 32),
                     internal_batch_size=opts.get("internal_batch_size"))
             elif method in ("excitation_backprop", "contrastive_excitation_backprop") or sal_layer is not None \
-                    or fix_stride:
+                    or fix_stride or method.startswith("semantic_"):
                 sig = _rule_signal(method, model, xi, sub, opts, sal_layer)
             else:
                 sig = _captum_input_signal(method, model, xi, sub, opts)
