@@ -1,0 +1,521 @@
+"""SeVec: semantic vectors in a network's feature space (Wang et al., "Semantics for global and local
+interpretation of deep neural networks").
+
+A concept c (a class, or a part×colour attribute) gets the unit vector v_c closest, in mean cosine, to the
+binarised features a_i = 1[φ(x_i) > 0] of its images (eq. 3); the optimum has a closed form,
+v_c = A / ‖A‖ with A = Σ_i a_i / ‖a_i‖. From the SeVecs: retrieval (cosine to v_c), concept relations
+cos(v_a, v_b), the degree of diversity D_c = 1 − mean_i cos(a_i, v_c) (§4.2), representation edits
+(Table 1) and semantic suppression in backpropagation (§5.1, the core's ``semantic_guided_backprop`` and
+``semantic_input_x_gradient``), evaluated with the generalised pointing game (§5.2, :mod:`xnb.metrics`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._check import check_float, check_int, model_device, resolve_device
+from .exercises import Exercise
+from .layers import capture, get_layer
+
+__all__ = ["features", "SeVec", "binarize", "single_neuron_retrieval", "precision_at_k", "modify_representation",
+           "MODIFICATIONS", "EXERCISES"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _batches(data, batch_size):
+    """Image batches from an ImageSet, a tensor [N,C,H,W] or an iterable of tensors / (x, y) pairs."""
+    images = getattr(data, "images", data)
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4:
+            raise ValueError(f"data: expected images [N,C,H,W], got shape {tuple(images.shape)}")
+        for i in range(0, len(images), batch_size):
+            yield images[i:i + batch_size]
+        return
+    try:
+        it = iter(data)
+    except TypeError:
+        raise TypeError("data: expected an xnb ImageSet, a tensor of images or an iterable of batches") from None
+    for b in it:
+        yield b[0] if isinstance(b, (tuple, list)) else b
+
+
+def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=None, binary: bool = False,
+             progress: bool = True) -> torch.Tensor:
+    """φ(x) at ``layer`` for a dataset, flattened to [N, n], streamed in batches.
+
+    Only the flattened features are kept (the forward pass stops at the layer), so memory grows with
+    N × n, never with the activation maps of the layers above. ``binary=True`` stores the binarisation
+    1[φ > 0] as uint8 (4× smaller; all SeVec needs). Returned on the CPU.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    name, module = get_layer(model, layer)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    device = resolve_device(device) if device is not None else model_device(model)
+    out = []
+    was = model.training
+    model.eval()
+    held = {}
+
+    def stop(mod, inputs, output):
+        held["a"] = output
+        raise _Stop
+
+    handle = module.register_forward_hook(stop)
+    try:
+        n_total = len(getattr(data, "images", data)) if hasattr(getattr(data, "images", data), "__len__") else None
+        bar = tqdm(total=n_total, desc=f"features {name}", disable=not progress or not n_total
+                   or n_total <= 4 * batch_size, leave=False)
+        with torch.no_grad():
+            for xb in _batches(data, batch_size):
+                try:
+                    model(xb.to(device))
+                except _Stop:
+                    pass
+                a = held.pop("a").reshape(len(xb), -1)
+                out.append((a > 0).to(torch.uint8).cpu() if binary else a.float().cpu())
+                bar.update(len(xb))
+        bar.close()
+    finally:
+        handle.remove()
+        model.train(was)
+    if not out:
+        raise ValueError("data: no images")
+    return torch.cat(out)
+
+
+def binarize(features) -> torch.Tensor:
+    """a = 1[φ > 0] as float32 (uint8 {0,1} input is passed through)."""
+    f = torch.as_tensor(features)
+    if f.dtype == torch.uint8:
+        return f.float()
+    if not torch.isfinite(f).all():
+        raise ValueError("features: contain NaN or inf")
+    return (f > 0).float()
+
+
+def _labels_matrix(labels, n: int, n_concepts: int | None):
+    """Multi-hot [N, C] float from class indices [N] or a {0,1} matrix [N, C]."""
+    y = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
+    if y.ndim == 1:
+        if y.is_floating_point():
+            if not torch.equal(y, y.round()):
+                raise ValueError("labels: class indices must be integers")
+            y = y.long()
+        if len(y) and y.min() < 0:
+            raise ValueError("labels: class indices must be >= 0")
+        c = n_concepts or (int(y.max()) + 1 if len(y) else 0)
+        m = torch.zeros(len(y), c)
+        m[torch.arange(len(y)), y] = 1
+        y = m
+    elif y.ndim == 2:
+        y = y.float()
+        if not torch.all((y == 0) | (y == 1)):
+            raise ValueError("labels: a multi-label matrix must hold 0/1 only")
+    else:
+        raise ValueError(f"labels: expected class indices [N] or a multi-hot matrix [N, C], got shape "
+                         f"{tuple(y.shape)}")
+    if len(y) != n:
+        raise ValueError(f"labels: {len(y)} labels for {n} feature rows")
+    return y
+
+
+class SeVec:
+    """Semantic vectors (eq. 3, closed form), scikit-learn style.
+
+    >>> sv = SeVec().fit(feats, labels, concept_names=data.class_names)
+    >>> sv.vectors_.shape, sv.relevance("red center", "orange center"), sv.diversity("red center")
+    """
+
+    def fit(self, features, labels, concept_names: Sequence[str] | None = None) -> "SeVec":
+        """``features`` [N, n] (φ or its binarisation), ``labels`` class indices [N] or multi-hot [N, C]
+        (an image may hold several concepts). Sets ``vectors_`` [C, n] (unit norm), ``concept_names_``,
+        ``n_examples_`` [C] and ``diversity_`` [C]."""
+        a = binarize(features)
+        if a.ndim != 2:
+            raise ValueError(f"features: expected [N, n], got shape {tuple(a.shape)}")
+        norms = a.norm(dim=1)
+        if (norms == 0).any():
+            rows = torch.nonzero(norms == 0).flatten()[:5].tolist()
+            raise ValueError(f"features: rows {rows} have no positive entry (all-zero after binarisation); "
+                             f"a SeVec needs at least one active unit per image (pick a layer after a ReLU)")
+        y = _labels_matrix(labels, len(a), len(concept_names) if concept_names is not None else None)
+        counts = y.sum(0)
+        names = list(concept_names) if concept_names is not None else [str(i) for i in range(y.shape[1])]
+        if len(names) != y.shape[1]:
+            raise ValueError(f"concept_names: {len(names)} names for {y.shape[1]} concepts")
+        if (counts == 0).any():
+            missing = [names[i] for i in torch.nonzero(counts == 0).flatten().tolist()]
+            raise ValueError(f"labels: concept(s) {missing[:5]} have no examples; every concept needs images")
+        a_hat = a / norms[:, None]
+        A = y.T @ a_hat  # Σ_{i ∈ c} a_i / ‖a_i‖
+        self.vectors_ = A / A.norm(dim=1, keepdim=True)
+        self.concept_names_ = names
+        self.n_examples_ = counts.long()
+        # D_c = 1 − mean_{i ∈ c} cos(a_i, v_c)   (§4.2)
+        cos = a_hat @ self.vectors_.T  # [N, C]
+        self.diversity_ = 1 - (cos * y).sum(0) / counts
+        return self
+
+    # ---------------------------------------------------------------- queries
+
+    def _check_fitted(self):
+        if not hasattr(self, "vectors_"):
+            raise RuntimeError("SeVec is not fitted yet: call fit(features, labels) first")
+
+    def index(self, concept) -> int:
+        """Index of a concept given by name or index."""
+        self._check_fitted()
+        if isinstance(concept, str):
+            if concept not in self.concept_names_:
+                raise ValueError(f"concept: unknown concept {concept!r}; known: {', '.join(self.concept_names_)}")
+            return self.concept_names_.index(concept)
+        c = check_int(concept, "concept", 0, len(self.concept_names_) - 1)
+        return c
+
+    def similarity(self, features) -> torch.Tensor:
+        """cos(a_i, v_c) for every row and concept: [N, C]."""
+        self._check_fitted()
+        a = binarize(features)
+        if a.ndim == 1:
+            a = a[None]
+        if a.shape[1] != self.vectors_.shape[1]:
+            raise ValueError(f"features: {a.shape[1]} entries per row, but the SeVecs have "
+                             f"{self.vectors_.shape[1]}")
+        return (a / a.norm(dim=1, keepdim=True).clamp_min(1e-12)) @ self.vectors_.T
+
+    def retrieve(self, features, concept, k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k rows closest to the concept's SeVec (cosine): (indices, similarities), best first."""
+        c = self.index(concept)
+        s = self.similarity(features)[:, c]
+        k = check_int(k, "k", 1, len(s))
+        top = torch.topk(s, k)
+        return top.indices, top.values
+
+    def closest_concepts(self, features, k: int = 3) -> list[list[tuple[str, float]]]:
+        """For each row, the k concepts whose SeVecs are closest: [(name, cosine), ...] (Table 3)."""
+        s = self.similarity(features)
+        k = check_int(k, "k", 1, s.shape[1])
+        top = torch.topk(s, k, dim=1)
+        return [[(self.concept_names_[j], float(v)) for j, v in zip(ix.tolist(), val.tolist())]
+                for ix, val in zip(top.indices, top.values)]
+
+    def relevance(self, a, b) -> float:
+        """cos(v_a, v_b): how related two concepts are in the network's feature space."""
+        return float(self.vectors_[self.index(a)] @ self.vectors_[self.index(b)])
+
+    def relevance_matrix(self) -> torch.Tensor:
+        """cos(v_a, v_b) for all pairs: [C, C] (Fig. 5)."""
+        self._check_fitted()
+        return self.vectors_ @ self.vectors_.T
+
+    def diversity(self, concept) -> float:
+        """D_c = 1 − mean cos(a_i, v_c) over the concept's training images (§4.2)."""
+        return float(self.diversity_[self.index(concept)])
+
+    def associated_neuron(self, concept) -> int:
+        """The single unit most associated with the concept: the largest entry of v_c (§3.1)."""
+        return int(torch.argmax(self.vectors_[self.index(concept)]))
+
+    def mask(self, concept, threshold: float = 0.5) -> torch.Tensor:
+        """1[v_c / max v_c > threshold] (bool [n]): the units the concept relies on. (The paper's 1[v_c > 0.5]
+        read on the SeVec scaled to a maximum of 1, since a unit vector over many units has no entry near
+        0.5 — the same convention as the core's semantic methods.)"""
+        threshold = check_float(threshold, "threshold", 0.0, 1.0)
+        v = self.vectors_[self.index(concept)]
+        return v / v.max().clamp_min(1e-12) > threshold
+
+
+# -------------------------------------------------------------------- validation experiments (§3.1, §4)
+
+
+def precision_at_k(ranked_labels: torch.Tensor, k: int) -> float:
+    """Fraction of the first k ranked items that hold the concept (a {0,1} vector in rank order)."""
+    k = check_int(k, "k", 1, len(ranked_labels))
+    return float(torch.as_tensor(ranked_labels[:k]).float().mean())
+
+
+def single_neuron_retrieval(sevec: SeVec, features, concept, k: int = 10):
+    """Baseline retrieval: rank rows by the activation of the concept's single associated neuron."""
+    j = sevec.associated_neuron(concept)
+    f = torch.as_tensor(features).float()
+    k = check_int(k, "k", 1, len(f))
+    top = torch.topk(f[:, j], k)
+    return top.indices, top.values
+
+
+#: the four representation edits of Table 1
+MODIFICATIONS = ("single_neuron", "random_neuron", "sevec_mask", "permuted_mask")
+
+
+def modify_representation(model: nn.Module, layer: str, images, targets, sevec: SeVec, mode: str,
+                          concepts=None, threshold: float = 0.5, seed: int = 0, batch_size: int = 256,
+                          quantity: str = "probability"):
+    """Change in the target class's softmax probability (``quantity="logit"``: its logit) when the
+    representation at ``layer`` is edited (Table 1), per image [N]:
+
+    - ``"single_neuron"``: the concept's associated neuron is raised to 1.5 × the layer's largest activation;
+    - ``"random_neuron"``: the same on a random neuron;
+    - ``"sevec_mask"``: the representation is multiplied by the concept's mask 1[v_c > threshold];
+    - ``"permuted_mask"``: multiplied by a random permutation of that mask.
+
+    ``concepts[i]`` is the SeVec concept of image i (default: its target class index). The model is not
+    changed (a forward hook, removed afterwards).
+    """
+    if mode not in MODIFICATIONS:
+        raise ValueError(f"mode: unknown modification {mode!r}; allowed: {', '.join(MODIFICATIONS)}")
+    if quantity not in ("probability", "logit"):
+        raise ValueError(f"quantity: unknown value {quantity!r}; allowed: 'probability', 'logit'")
+    score = (lambda out: torch.softmax(out, 1)) if quantity == "probability" else (lambda out: out)
+    name, module = get_layer(model, layer)
+    images = getattr(images, "images", images)
+    targets = torch.as_tensor(targets).long()
+    if len(targets) != len(images):
+        raise ValueError(f"targets: {len(targets)} targets for {len(images)} images")
+    concepts = targets.tolist() if concepts is None else list(concepts)
+    cidx = [sevec.index(c) for c in concepts]
+    g = torch.Generator().manual_seed(check_int(seed, "seed"))
+    n_units = sevec.vectors_.shape[1]
+    device = model_device(model)
+    deltas = []
+    was = model.training
+    model.eval()
+    try:
+        for s in range(0, len(images), batch_size):
+            xb = images[s:s + batch_size].to(device)
+            tb = targets[s:s + batch_size].to(device)
+            cb = cidx[s:s + batch_size]
+            with torch.no_grad():
+                p0 = score(model(xb))[torch.arange(len(xb)), tb]
+            edits = []
+            for c in cb:
+                if mode in ("single_neuron", "random_neuron"):
+                    j = sevec.associated_neuron(c) if mode == "single_neuron" else \
+                        int(torch.randint(n_units, (1,), generator=g))
+                    edits.append(j)
+                else:
+                    m = sevec.mask(c, threshold).float()
+                    if mode == "permuted_mask":
+                        m = m[torch.randperm(n_units, generator=g)]
+                    edits.append(m)
+
+            def hook(mod, inputs, output):
+                flat = output.reshape(len(output), -1).clone()
+                if flat.shape[1] != n_units:
+                    raise ValueError(f"layer: {name!r} has {flat.shape[1]} units but the SeVecs have {n_units}")
+                for r, e in enumerate(edits):
+                    if isinstance(e, int):
+                        flat[r, e] = 1.5 * flat[r].max()
+                    else:
+                        flat[r] = flat[r] * e.to(flat)
+                return flat.reshape(output.shape)
+
+            handle = module.register_forward_hook(hook)
+            try:
+                with torch.no_grad():
+                    p1 = score(model(xb))[torch.arange(len(xb)), tb]
+            finally:
+                handle.remove()
+            deltas.append((p1 - p0).cpu())
+    finally:
+        model.train(was)
+    return torch.cat(deltas)
+
+
+# -------------------------------------------------------------------- exercises
+
+
+def _ex1():
+    """The SeVec of 'red center' on flowers-single relu6: its most associated unit."""
+    return _ex_sevec().associated_neuron("red center")
+
+
+_EX_CACHE: dict = {}
+
+
+def _ex_sevec():
+    if "sv" not in _EX_CACHE:
+        from . import data, models
+
+        d = data.flowers(300, seed=7)
+        m = models.load("flowers-single")
+        _EX_CACHE["sv"] = SeVec().fit(features(m, "relu6", d, progress=False), d.labels, d.class_names)
+    return _EX_CACHE["sv"]
+
+
+def _ex2():
+    sv = _ex_sevec()
+    r = sv.relevance_matrix().clone()
+    r.fill_diagonal_(-1)
+    i, j = divmod(int(torch.argmax(r)), r.shape[1])
+    return {sv.concept_names_[i], sv.concept_names_[j]}
+
+
+def _ex3():
+    from ._pointing import generalized_pointing_game
+
+    h = np.zeros((8, 8))
+    h[1, 1], h[6, 6] = 3.0, 1.0
+    return bool(generalized_pointing_game(h, [0, 0, 4, 4], 70)[0])
+
+
+EXERCISES = {
+    "sevec.1": Exercise("Which relu6 unit is most associated with 'red center' (SeVec fitted on flowers(300, "
+                        "seed=7) with the flowers-single model)?", _ex1,
+                        "SeVec(...).associated_neuron('red center') — the largest entry of v_c."),
+    "sevec.2": Exercise("Which two classes have the most related SeVecs (largest off-diagonal cosine)? Answer "
+                        "with a set of two class names.", _ex2,
+                        "relevance_matrix(), ignore the diagonal.", lambda a, b: set(a) == set(b)),
+    "sevec.3": Exercise("A map has energy 3 at (1,1) and 1 at (6,6); box (0,0,4,4). Is it a hit in the "
+                        "generalised pointing game at m = 70 %? (True/False)", _ex3,
+                        "70 % of the energy is already held by the pixel at (1,1).",
+                        lambda a, b: bool(a) is b),
+}
+
+
+# -------------------------------------------------------------------- live explorer
+
+
+def _rgb(image) -> np.ndarray:
+    a = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if a.shape[0] == 1:
+        a = np.repeat(a, 3, 0)
+    return (np.clip(a.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)
+
+
+def relation_png(sevec: SeVec, concepts=None, size: float = 4.0) -> bytes:
+    """PNG bytes of the concept-relation heat map cos(v_a, v_b) (Fig. 5) for the chosen concepts."""
+    import io
+
+    import matplotlib
+    from matplotlib.figure import Figure
+    import seaborn as sns
+
+    names = list(concepts) if concepts else list(sevec.concept_names_)
+    if len(names) < 2:
+        raise ValueError("concepts: choose at least two concepts")
+    idx = [sevec.index(c) for c in names]
+    R = sevec.relevance_matrix()[idx][:, idx].numpy()
+    fig = Figure(figsize=(size, size * 0.85))  # not pyplot: nothing accumulates in the notebook
+    ax = fig.subplots()
+    sns.heatmap(R, ax=ax, vmin=-1 if R.min() < 0 else 0, vmax=1, cmap="viridis", annot=len(names) <= 8,
+                fmt=".2f", xticklabels=names, yticklabels=names, cbar=False, square=True)
+    ax.set_title("cos(v_a, v_b)", fontsize=9)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+class SeVecExplorer:
+    """Live view of SeVec's local explanations on two-flower scenes, and its retrieval.
+
+    Controls: concept (→ its top retrieved images), scene, which of the scene's two flowers to explain,
+    method, the suppression threshold (semantic map recomputed: one backward pass) and the kept energy m
+    of the generalised pointing game (re-rendered from cache: no gradient). The view shows the baseline
+    map and the semantic map side by side with the target's box and the kept area outlined.
+    """
+
+    def __init__(self, model, sevec: SeVec, scenes, layer: str, pool=None, pool_features=None,
+                 methods=("guided_backprop", "input_x_gradient"), scale: int = 2):
+        import ipywidgets
+
+        from .widgets.base import ImageView, LRUCache, Panel
+
+        self.model, self.sv, self.scenes, self.layer = model, sevec, scenes, layer
+        self.pool, self.pool_features = pool, pool_features
+        self.scale = check_int(scale, "scale", 1)
+        self.cache = LRUCache(256)
+        self.n_backward = 0
+        self.panel = Panel(width=2 * scenes.images.shape[-1] * self.scale, title="SeVec: semantic suppression")
+        w = ipywidgets
+        self.scene = w.IntSlider(0, 0, len(scenes.images) - 1, description="scene")
+        self.scene.add_class("xnb-primary")
+        self.flower = w.ToggleButtons(options=[("flower 1", 0), ("flower 2", 1)], value=0, description="explain")
+        self.method = w.Dropdown(options=list(methods), value=methods[0], description="method")
+        self.threshold = w.FloatSlider(0.5, min=0.0, max=0.95, step=0.05, description="SeVec >", continuous_update=False)
+        self.energy = w.FloatSlider(30.0, min=1.0, max=100.0, step=1.0, description="kept energy %")
+        controls = [self.scene, self.flower, self.method, self.threshold, self.energy]
+        self.concept = None
+        if pool is not None and pool_features is not None:
+            self.concept = w.Dropdown(options=sevec.concept_names_, description="retrieve")
+            self.strip = ImageView(width=8 * pool.images.shape[-1], height=None)
+            controls += [self.concept]
+        self.panel.add_controls(*controls)
+        for c in (self.scene, self.flower, self.method, self.threshold, self.energy):
+            self.panel.observe(c)
+        self.panel.redraw = self.redraw
+        if self.concept is not None:
+            self.panel.observe(self.concept, lambda ch: self.show_retrieval())
+            self.show_retrieval()
+        self.panel.refresh()
+
+    def maps(self):
+        """(baseline map, semantic map) for the current scene/flower/method/threshold (cached)."""
+        i, f, method = self.scene.value, self.flower.value, self.method.value
+        target = int(self.scenes.labels[i, f])
+        x = self.scenes.images[i:i + 1]
+
+        def run(m, **kw):
+            from .attribution import attribute
+
+            self.n_backward += 1
+            return attribute(self.model, x, m, target=target, **kw)[0].cpu().numpy()
+
+        base = self.cache.get_or_compute((i, f, method), lambda: run(method))
+        thr = round(float(self.threshold.value), 4)
+        sem = self.cache.get_or_compute((i, f, method, thr), lambda: run(
+            "semantic_" + method, sevec=self.sv, sevec_layer=self.layer, threshold=thr))
+        return base, sem
+
+    def redraw(self):
+        from . import viz
+        from ._pointing import generalized_pointing_game, kept_energy_mask
+
+        i, f = self.scene.value, self.flower.value
+        base, sem = self.maps()
+        box = self.scenes.boxes[i, f].numpy()
+        img = self.scenes.images[i]
+        tiles, verdict = [], []
+        for name, h in (("baseline", base), ("semantic", sem)):
+            rgb = viz.overlay(img, h, mode="percentile", alpha=0.6)
+            kept = kept_energy_mask(h, self.energy.value)
+            rgb = viz.outline(rgb, kept, color=(255, 255, 255))
+            rgb = viz.draw_boxes(rgb, box[None], colors=[(0, 255, 0)])
+            tiles.append(rgb)
+            verdict.append(f"{name}: {'hit' if generalized_pointing_game(h, box, self.energy.value)[0] else 'miss'}")
+        self.panel.view.show_array(np.concatenate(tiles, 1), scale=self.scale)
+        target = self.scenes.class_names[int(self.scenes.labels[i, f])]
+        self.panel.set_status(f"explaining {target!r} · kept {self.energy.value:.0f} % of the energy · "
+                              + " · ".join(verdict))
+
+    def show_retrieval(self, k: int = 8):
+        from . import viz  # noqa: F401
+
+        idx, sim = self.sv.retrieve(self.pool_features, self.concept.value, k)
+        tiles = [_rgb(self.pool.images[j]) for j in idx.tolist()]
+        self.strip.show_array(np.concatenate(tiles, 1), scale=1)
+
+    @property
+    def ui(self):
+        import ipywidgets
+
+        box = self.panel.ui
+        if self.concept is not None:
+            return ipywidgets.VBox([box, ipywidgets.HTML("<b>top images by cosine to the SeVec</b>"),
+                                    self.strip.widget])
+        return box
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.ui)
