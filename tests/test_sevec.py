@@ -171,3 +171,22 @@ def test_exercises_accept_their_solution_and_refuse_others(capsys):
     assert check("sevec.2", {"red center", "cyan center"}) is (sevec.EXERCISES["sevec.2"].solution()
                                                              == {"red center", "cyan center"})
     assert check("sevec.3", False) is False
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_semantic_guided_backprop_improves_the_generalised_pointing_game(flowers_sevec, seed):
+    import xnb
+    from xnb.metrics import generalized_pointing_game
+
+    m, d, _, _ = flowers_sevec
+    sv_pool = sevec.SeVec().fit(sevec.features(m, "avgpool", d, progress=False), d.labels, d.class_names)
+    scenes = data.flower_scenes(24, seed=seed)
+    x = scenes.images.repeat_interleave(2, 0)
+    t = scenes.labels.reshape(-1).tolist()
+    boxes = scenes.boxes.reshape(-1, 4)
+    base = xnb.attribute(m, x, "guided_backprop", target=t)
+    sem = xnb.attribute(m, x, "semantic_guided_backprop", target=t, sevec=sv_pool, sevec_layer="avgpool")
+    ms = [5, 10, 20, 30, 50, 70, 90]
+    gain = [generalized_pointing_game(sem, boxes, k).mean() - generalized_pointing_game(base, boxes, k).mean()
+            for k in ms]
+    assert sum(g > 0 for g in gain) > len(ms) / 2 and sum(gain) > 0
