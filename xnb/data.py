@@ -40,6 +40,8 @@ from torch.utils.data import Dataset
 __all__ = [
     "ImageSet",
     "flowers",
+    "warmth",
+    "WARMTH_WEIGHTS",
     "flower_scenes",
     "digits",
     "sample_photos",
@@ -1089,3 +1091,24 @@ def image_folder(root, n: Optional[int] = None, size: int = 224) -> ImageSet:
     out = from_torchvision(ds, n=n, size=size)
     out.name = "image-folder"
     return out
+
+
+#: The "warmth" of a flower, additive by construction: a known weighted sum of part×colour attributes
+#: (the additive-explainer notebook checks learned contributions against these true ones).
+WARMTH_WEIGHTS: dict = {
+    "center:red": 1.0, "center:orange": 0.8, "center:yellow": 0.6,
+    "leaves:red": 0.5, "leaves:orange": 0.4, "leaves:yellow": 0.3,
+    "petals:cream": 0.2, "petals:pale_pink": 0.1,
+}
+
+
+def warmth(dataset) -> tuple:
+    """(scores [N], true contributions [N, K]) of the warmth score ``Σ_k ω_k · concept_k``
+    (:data:`WARMTH_WEIGHTS`) for a :func:`flowers` set: contribution k is ω_k · concept_k(image)."""
+    names = getattr(dataset, "concept_names", None)
+    concepts = getattr(dataset, "concepts", None)
+    if names is None or concepts is None:
+        raise TypeError("dataset: expected a flowers() ImageSet (with concepts and concept_names)")
+    w = torch.tensor([WARMTH_WEIGHTS.get(n, 0.0) for n in names], dtype=torch.float32)
+    contrib = concepts * w
+    return contrib.sum(1), contrib

@@ -1,0 +1,125 @@
+"""Additive explainer: λ schedule, loss forms, prior weights vs finite differences, the fit, bad input."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from xnb import additive as A
+from xnb import capture, data, models
+
+from test_core import assert_unchanged, snapshot
+
+
+def test_lambda_schedule_and_loss_forms():
+    assert A.lambda_schedule(10.0, 1) == 10.0
+    assert A.lambda_schedule(10.0, 4) == pytest.approx(5.0)
+    alpha = torch.tensor([[1.0, 3.0], [2.0, 2.0]])
+    w = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    ce = A.prior_loss(alpha, w, "ce")
+    assert ce[0] == pytest.approx(-(0.5 * math.log(0.25) + 0.5 * math.log(0.75)))
+    assert ce[1] == 0  # no prior for an image whose w is all zero
+    mse = A.prior_loss(alpha, torch.tensor([[1.0, -1.0], [1.0, 0.0]]), "mse")
+    a0 = torch.tensor([1.0, 3.0]) / math.sqrt(10)
+    q0 = torch.tensor([1.0, -1.0]) / math.sqrt(2)
+    assert mse[0] == pytest.approx(float(((a0 - q0) ** 2).sum()))
+    H = A.contribution_entropy(torch.tensor([[1.0, -1.0, 0.0, 0.0], [5.0, 0.0, 0.0, 0.0]]))
+    assert H[0] == pytest.approx(math.log(2)) and H[1] == pytest.approx(0.0, abs=1e-6)
+    y = torch.tensor([0.0, 2.0, 4.0])
+    assert torch.allclose(A.relative_deviation(y, torch.tensor([1.0, 2.0, 3.0])), torch.tensor([0.25, 0.0, 0.25]))
+
+
+@pytest.fixture(scope="module")
+def flower():
+    return models.load("flowers-single"), data.flowers(64, seed=61)
+
+
+def test_jacobian_prior_matches_finite_differences(flower):
+    m, d = flower
+    perf, conc = A.Performer(m, target=2, feature_layer="pool4"), A.FilterConcepts("relu4")
+    x = d.images[:3].double()
+    m64 = models.load("flowers-single")
+    m64.double()
+    perf64 = A.Performer(m64, target=2, feature_layer="pool4")
+    w = A.prior_weights(perf64, conc, x, "jacobian")
+    eps = 1e-5
+    for i in (0, 7, 30):
+        def shifted(delta):
+            h = m64.relu4.register_forward_hook(lambda mod, inp, out: out + delta * (torch.arange(64) == i)
+                                                .double().view(1, 64, 1, 1))
+            try:
+                with torch.no_grad():
+                    return m64(x)[:, 2]
+            finally:
+                h.remove()
+        fd = (shifted(eps) - shifted(-eps)) / (2 * eps)  # shifting x_:,i,:,: by ε moves y by ε Σ_hw ∂y/∂x_hwi
+        assert torch.allclose(w[:, i], fd, rtol=1e-4, atol=1e-6)
+
+
+def test_taylor_prior_matches_finite_differences():
+    torch.manual_seed(0)
+    m = models.SmallVGG(n_outputs=5).double().eval()
+    x = torch.rand(2, 3, 64, 64, dtype=torch.float64)
+    perf = A.Performer(m, target=0, feature_layer="pool4")
+    conc = A.OutputConcepts([1, 2, 3], shared_layer="relu7")
+    w = A.prior_weights(perf, conc, x, "taylor")
+    eps = 1e-6
+    for j, i in enumerate([1, 2, 3]):
+        with capture(m, "relu7") as cap:
+            out = m(x.requires_grad_(False))
+        xr = cap["relu7"].detach().requires_grad_(True)
+        tail = lambda z: m.fc8(m.drop7(z))  # noqa: E731  relu7 -> outputs
+        (gi,) = torch.autograd.grad(tail(xr)[:, i].sum(), xr)
+        d_out = tail(xr + eps * gi) - tail(xr - eps * gi)
+        assert torch.allclose(w[:, j], d_out[:, 0] / d_out[:, i], rtol=1e-5)
+
+
+def test_fit_explain_is_additive_and_positive(flower):
+    m, d = flower
+    before = snapshot(m)
+    perf, conc = A.Performer(m, target=0, feature_layer="pool4"), A.FilterConcepts("relu4")
+    ex = A.AdditiveExplainer(prior="jacobian", epochs=3, seed=1).fit(perf, conc, d, progress=False)
+    e = ex.explain(d.images[:8])
+    assert (e.alpha >= 0).all() and e.alpha.shape == (8, 64)
+    assert torch.allclose(e.y_hat, e.contributions.sum(1) + e.bias, atol=1e-4)
+    assert len(ex.history_["loss"]) == 3 and ex.history_["lambda"] == [A.lambda_schedule(10.0, t) for t in (1, 2, 3)]
+    assert ex.prior_loss_ == "ce" and len(ex.history_["alpha"]) == 3
+    again = A.AdditiveExplainer(prior="jacobian", epochs=3, seed=1).fit(perf, conc, d, progress=False)
+    assert torch.equal(again.explain(d.images[:8]).alpha, e.alpha)  # deterministic by seed
+    assert_unchanged(m, before)
+
+
+def test_prior_raises_the_contribution_entropy(flower):
+    m, _ = flower
+    d = data.flowers(300, seed=62)
+    perf, conc = A.Performer(m, target=0, feature_layer="pool4"), A.FilterConcepts("relu4")
+    pre = A.AdditiveExplainer(prior="jacobian").precompute(perf, conc, d)
+    H = {}
+    for prior in (None, "jacobian"):
+        ex = A.AdditiveExplainer(prior=prior, epochs=10).fit(perf, conc, d, precomputed=pre if prior else
+                                                              (*pre[:3], None), progress=False)
+        H[prior] = float(A.contribution_entropy(ex.explain(precomputed=pre).contributions).mean())
+    assert H["jacobian"] > H[None]
+
+
+def test_bad_inputs(flower):
+    m, d = flower
+    perf, conc = A.Performer(m, target=0, feature_layer="pool4"), A.FilterConcepts("relu4")
+    with pytest.raises(ValueError, match="prior: unknown value 'hessian'"):
+        A.AdditiveExplainer(prior="hessian").fit(perf, conc, d, progress=False)
+    with pytest.raises(ValueError, match=r"beta: must be in \[0, inf\]"):
+        A.AdditiveExplainer(beta=-1).fit(perf, conc, d, progress=False)
+    with pytest.raises(ValueError, match="indices: n = 0 concepts"):
+        A.OutputConcepts([])
+    with pytest.raises(ValueError, match="prior: 'taylor' \\(case 2\\) needs OutputConcepts"):
+        A.AdditiveExplainer(prior="taylor").fit(perf, conc, d, progress=False)
+    y, Y, feat, w = A.AdditiveExplainer(prior=None).precompute(perf, conc, d)
+    with pytest.raises(ValueError, match="concepts: 10 concept rows for 64 targets"):
+        A.AdditiveExplainer(prior=None).fit(perf, conc, d, precomputed=(y, Y[:10], feat, None), progress=False)
+    bad = d.images.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="data: the performer scores contain NaN"):
+        A.AdditiveExplainer(prior=None).precompute(perf, conc, bad)
+    with pytest.raises(ValueError, match="layer: unknown layer 'conv9'"):
+        A.Performer(m, target=0, feature_layer="conv9")

@@ -1,0 +1,427 @@
+"""Additive explainer: decompose a performer's prediction into concept contributions (Chen et al.,
+"Explaining neural networks semantically and quantitatively").
+
+The explainer network g reads the performer's top conv feature map and outputs weights α(I) ∈ Rⁿ
+(softplus when ``positive``); the prediction is explained as ŷ = Σᵢ αᵢ(I)·yᵢ + b (eq. 1), learned by
+distillation ‖y − Σαᵢyᵢ − b‖² (eq. 2) plus a prior loss λ(t)·L(α, w) with λ(t) = β/√t (eq. 3) that keeps
+α close to rough prior weights w early on (eq. 4: cross-entropy between α/‖α‖₁ and w/‖w‖₁ when the
+weights are non-negative, otherwise the squared distance of the L2-normalised vectors).
+
+Concept sources:
+
+- :class:`FilterConcepts` (case 1): the filters of one conv layer of the performer, yᵢ = Σ_hw x_hwi;
+  prior ``"jacobian"``: wᵢ = Σ_hw ∂y/∂x_hwi (eq. 5);
+- :class:`OutputConcepts` (case 2): other outputs of a multi-output net sharing a feature x with the
+  target; prior ``"taylor"``: wᵢ = Δy/Δyᵢ for Δx = ε ∂yᵢ/∂x, i.e. ⟨∂y/∂x, ∂yᵢ/∂x⟩ / ‖∂yᵢ/∂x‖².
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._check import check_choice, check_float, check_int, model_device, resolve_device
+from .exercises import Exercise
+from .layers import capture, get_layer
+
+__all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "AdditiveExplainer",
+           "Explanation", "contribution_entropy", "relative_deviation", "lambda_schedule", "prior_loss",
+           "EXERCISES"]
+
+
+# ------------------------------------------------------------------------------ performer and concepts
+
+
+class Performer:
+    """The explained score y: output ``target`` of ``model`` (a class logit, an attribute score) or any
+    ``head(model_output) -> [N]``; ``feature_layer`` is the top conv feature map g reads."""
+
+    def __init__(self, model: nn.Module, target=None, feature_layer: str = "pool4", head=None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        if (target is None) == (head is None):
+            raise ValueError("target, head: give exactly one (an output index, or a function of the output)")
+        self.model = model
+        self.target = target
+        self.head = head
+        self.feature_layer = get_layer(model, feature_layer)[0]
+
+    def score(self, out: torch.Tensor) -> torch.Tensor:
+        if self.head is not None:
+            y = self.head(out)
+            return y.reshape(len(out))
+        return out[:, int(self.target)]
+
+
+class FilterConcepts:
+    """Case 1: the n filters of conv layer ``layer`` of the performer; yᵢ = Σ_hw x_hwi."""
+
+    kind = "filters"
+
+    def __init__(self, layer: str, names=None):
+        self.layer = layer
+        self.names = names
+
+
+class OutputConcepts:
+    """Case 2: outputs ``indices`` of the (multi-output) performer model; ``shared_layer`` is a feature x
+    the target and the concepts share (prior ``"taylor"`` differentiates through it)."""
+
+    kind = "outputs"
+
+    def __init__(self, indices, shared_layer: str = "relu7", names=None):
+        self.indices = [int(i) for i in indices]
+        if not self.indices:
+            raise ValueError("indices: n = 0 concepts; give at least one output index")
+        self.shared_layer = shared_layer
+        self.names = names
+
+
+def _evaluate(performer: Performer, concepts, x: torch.Tensor, prior: str | None, positive: bool):
+    """(y [N], Y [N,n], feature map [N,C,h,w], w [N,n] or None) for a batch, on the model's device."""
+    model = performer.model
+    layers = [performer.feature_layer]
+    clayer = concepts.layer if concepts.kind == "filters" else concepts.shared_layer
+    clayer = get_layer(model, clayer)[0]
+    layers.append(clayer)
+    x = x.to(model_device(model)).detach().requires_grad_(prior is not None)  # parameters are frozen
+    with capture(model, layers) as cap, torch.enable_grad():
+        out = model(x)
+        y = performer.score(out)
+        a = cap[clayer]
+        if concepts.kind == "filters":
+            Y = a.reshape(len(a), a.shape[1], -1).sum(2)
+        else:
+            Y = out[:, concepts.indices]
+        w = None
+        if prior == "jacobian":
+            if concepts.kind != "filters":
+                raise ValueError("prior: 'jacobian' (case 1) needs FilterConcepts; use 'taylor' for outputs")
+            (g,) = torch.autograd.grad(y.sum(), a, retain_graph=True)
+            w = g.reshape(len(g), g.shape[1], -1).sum(2)  # eq. 5: Σ_hw ∂y/∂x_hwi
+            if positive:
+                w = w.clamp(min=0)
+        elif prior == "taylor":
+            if concepts.kind != "outputs":
+                raise ValueError("prior: 'taylor' (case 2) needs OutputConcepts; use 'jacobian' for filters")
+            (gy,) = torch.autograd.grad(y.sum(), a, retain_graph=True)
+            seeds = torch.eye(len(concepts.indices), device=a.device)[:, None, :].expand(-1, len(a), -1)
+            (gi,) = torch.autograd.grad(Y, a, seeds.contiguous(), is_grads_batched=True)  # [n, N, ...]
+            gi = gi.reshape(gi.shape[0], len(a), -1)
+            gy = gy.reshape(len(a), -1)
+            w = ((gi * gy[None]).sum(2) / (gi * gi).sum(2).clamp_min(1e-12)).T  # Δy/Δyᵢ
+            if positive:
+                w = w.clamp(min=0)
+    feat = cap[performer.feature_layer]
+    return y.detach(), Y.detach(), feat.detach(), (w.detach() if w is not None else None)
+
+
+def prior_weights(performer: Performer, concepts, x: torch.Tensor, prior: str = "jacobian",
+                  positive: bool = False) -> torch.Tensor:
+    """Prior weights w [N, n] per image (§3.1), batched: ``"jacobian"`` (case 1, eq. 5) or ``"taylor"``
+    (case 2). ``positive`` clips negative weights to 0, as the paper does with the cross-entropy loss."""
+    check_choice(prior, "prior", ("jacobian", "taylor"))
+    was = performer.model.training
+    performer.model.eval()
+    try:
+        return _evaluate(performer, concepts, x, prior, positive)[3]
+    finally:
+        performer.model.train(was)
+
+
+# ------------------------------------------------------------------------------ losses and metrics
+
+
+def lambda_schedule(beta: float, epoch: int) -> float:
+    """λ(t) = β / √t (eq. 3), t = 1, 2, ... the epoch."""
+    return float(beta) / math.sqrt(check_int(epoch, "epoch", minimum=1))
+
+
+def prior_loss(alpha: torch.Tensor, w: torch.Tensor, kind: str) -> torch.Tensor:
+    """L(α, w) per image (eq. 4): ``"ce"`` = −Σ w̃ log α̃ with α̃ = α/‖α‖₁, w̃ = w/‖w‖₁ (non-negative
+    weights); ``"mse"`` = ‖α/‖α‖₂ − w/‖w‖₂‖². Images whose w is all zero get 0."""
+    valid = w.abs().sum(1) > 0
+    if kind == "ce":
+        a = alpha / alpha.sum(1, keepdim=True).clamp_min(1e-12)
+        q = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+        loss = -(q * torch.log(a.clamp_min(1e-12))).sum(1)
+    elif kind == "mse":
+        a = alpha / alpha.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        q = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        loss = ((a - q) ** 2).sum(1)
+    else:
+        raise ValueError(f"kind: unknown prior loss {kind!r}; allowed: 'ce', 'mse'")
+    return loss * valid
+
+
+def contribution_entropy(contributions: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of cᵢ = |αᵢyᵢ| / Σⱼ|αⱼyⱼ| per image (Table 1): low = a few concepts take all."""
+    c = contributions.abs()
+    p = c / c.sum(1, keepdim=True).clamp_min(1e-12)
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(1)
+
+
+def relative_deviation(y: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
+    """|y − ŷ| / (max y − min y) per image (Table 2)."""
+    span = (y.max() - y.min()).clamp_min(1e-12)
+    return (y - y_hat).abs() / span
+
+
+# ------------------------------------------------------------------------------ the explainer
+
+
+class _G(nn.Module):
+    """The explainer network g: a small CNN on the performer's feature map -> n weights."""
+
+    def __init__(self, channels: int, n: int, positive: bool, width: int = 32):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n))
+        self.positive = positive
+        # start every α near the same small value (1/n): a large initial α overshoots and the softplus
+        # then sits in its flat region with α ≈ 0 for good
+        last = self.body[-1]
+        with torch.no_grad():
+            last.weight.mul_(0.01)
+            last.bias.fill_(math.log(math.expm1(1.0 / n)) if positive else 1.0 / n)
+        self.register_buffer("feat_scale", torch.ones(()))
+
+    def forward(self, feat):
+        out = self.body(feat / self.feat_scale)
+        return F.softplus(out) if self.positive else out
+
+
+@dataclass
+class Explanation:
+    """α(I) [N,n], concept values yᵢ [N,n], contributions αᵢyᵢ [N,n], bias b, ŷ [N] (eq. 1)."""
+
+    alpha: torch.Tensor
+    concepts: torch.Tensor
+    contributions: torch.Tensor
+    bias: float
+    y_hat: torch.Tensor
+
+
+class AdditiveExplainer:
+    """Distil a performer into Σ αᵢ(I)·yᵢ + b over visual concepts, with prior losses.
+
+    Parameters
+    ----------
+    prior : ``"jacobian"`` (case 1), ``"taylor"`` (case 2) or ``None`` (distillation only: the baseline).
+    prior_loss : ``"auto"`` (cross-entropy when every prior weight is ≥ 0, else MSE), ``"ce"``, ``"mse"``.
+    beta : λ(t) = β/√t (the paper: 10 with CE, 0.2 with MSE).
+    positive : α = softplus(·) ≥ 0.
+    epochs, lr, batch_size, seed, device : training.
+    replay : how many images' α to record every epoch (``history_["alpha"]``, for replaying training).
+    """
+
+    def __init__(self, prior="jacobian", prior_loss="auto", beta: float = 10.0, positive: bool = True,
+                 epochs: int = 40, lr: float = 1e-2, batch_size: int = 64, seed: int = 0, device=None,
+                 replay: int = 16):
+        self.prior = prior
+        self.prior_loss = prior_loss
+        self.beta = beta
+        self.positive = positive
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.replay = replay
+
+    def _check_params(self):
+        if self.prior is not None:
+            check_choice(self.prior, "prior", ("jacobian", "taylor", None))
+        check_choice(self.prior_loss, "prior_loss", ("auto", "ce", "mse"))
+        check_float(self.beta, "beta", low=0.0)
+        check_int(self.epochs, "epochs", minimum=1)
+        check_float(self.lr, "lr", low=0.0, low_open=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.seed, "seed")
+
+    def precompute(self, performer: Performer, concepts, data, batch_size: int = 256):
+        """(y, Y, feature maps, w) for every image of ``data`` (an ImageSet or images tensor)."""
+        images = getattr(data, "images", data)
+        if not isinstance(images, torch.Tensor) or images.ndim != 4:
+            raise TypeError("data: expected an xnb ImageSet or images [N,C,H,W]")
+        model = performer.model
+        was = model.training
+        model.eval()
+        req = [p.requires_grad for p in model.parameters()]
+        for p in model.parameters():
+            p.requires_grad_(False)
+        try:
+            parts = [_evaluate(performer, concepts, images[i:i + batch_size], self.prior, self.positive)
+                     for i in range(0, len(images), batch_size)]
+        finally:
+            for p, r in zip(model.parameters(), req):
+                p.requires_grad_(r)
+            model.train(was)
+        y = torch.cat([p[0] for p in parts]).cpu()
+        Y = torch.cat([p[1] for p in parts]).cpu()
+        feat = torch.cat([p[2] for p in parts]).cpu()
+        w = torch.cat([p[3] for p in parts]).cpu() if self.prior is not None else None
+        for name, t in (("performer scores", y), ("concept values", Y), ("prior weights", w)):
+            if t is not None and not torch.isfinite(t).all():
+                raise ValueError(f"data: the {name} contain NaN or inf")
+        return y, Y, feat, w
+
+    def fit(self, performer: Performer, concepts, data, precomputed=None, progress: bool = True):
+        """Learn g and b; returns self. ``history_`` holds per-epoch losses, λ and replayed α."""
+        from tqdm.auto import tqdm
+
+        self._check_params()
+        y, Y, feat, w = precomputed if precomputed is not None else self.precompute(performer, concepts, data)
+        if len(y) != len(Y) or len(Y) != len(feat):
+            raise ValueError(f"concepts: {len(Y)} concept rows for {len(y)} targets")
+        if Y.shape[1] == 0:
+            raise ValueError("concepts: n = 0 concepts")
+        kind = self.prior_loss
+        if kind == "auto" and w is not None:
+            kind = "ce" if bool((w >= 0).all()) else "mse"
+        if kind == "ce" and w is not None and bool((w < 0).any()):
+            raise ValueError("prior_loss: 'ce' needs non-negative prior weights; use 'mse' or positive=True")
+        self.prior_loss_ = kind if w is not None else None
+        device = resolve_device(self.device) if self.device is not None else torch.device("cpu")
+        # Work in standardised units (y to mean 0 / std 1, each concept to mean |yᵢ| 1): Adam then moves α
+        # and b at comparable rates. α in the paper's units is α_eff = σ_y · α / s_i, b = σ_y · b_s + μ_y.
+        mu, sigma = float(y.mean()), float(y.std()) or 1.0
+        s_Y = Y.abs().mean(0).clamp_min(1e-6)
+        ys, Ys = (y - mu) / sigma, Y / s_Y
+        to_eff = (sigma / s_Y).to(device)
+        torch.manual_seed(self.seed)
+        g = _G(feat.shape[1], Y.shape[1], self.positive).to(device)
+        g.feat_scale.fill_(float(feat.std()) or 1.0)
+        b = nn.Parameter(torch.zeros(()), requires_grad=True)
+        opt = torch.optim.Adam(list(g.parameters()) + [b], lr=self.lr)
+        gen = torch.Generator().manual_seed(self.seed)
+        replay = torch.arange(min(self.replay, len(y)))
+        hist = {"loss": [], "distillation": [], "prior": [], "lambda": [], "alpha": []}
+        for epoch in tqdm(range(1, self.epochs + 1), desc="explainer", disable=not progress, leave=False):
+            lam = lambda_schedule(self.beta, epoch) if w is not None else 0.0
+            perm = torch.randperm(len(y), generator=gen)
+            tot = dis = pri = 0.0
+            for i in range(0, len(y), self.batch_size):
+                idx = perm[i:i + self.batch_size]
+                alpha = g(feat[idx].to(device))
+                y_hat = (alpha * Ys[idx].to(device)).sum(1) + b
+                d = ((ys[idx].to(device) - y_hat) ** 2).mean()  # eq. 2, in units of y's spread
+                p = prior_loss(alpha * to_eff, w[idx].to(device), kind).mean() if w is not None \
+                    else torch.zeros(())
+                loss = d + lam * p
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                tot += float(loss) * len(idx)
+                dis += float(d) * len(idx)
+                pri += float(p) * len(idx)
+            hist["loss"].append(tot / len(y))
+            hist["distillation"].append(dis / len(y))
+            hist["prior"].append(pri / len(y))
+            hist["lambda"].append(lam)
+            with torch.no_grad():
+                hist["alpha"].append((g(feat[replay].to(device)) * to_eff).cpu())
+        self._to_eff = to_eff.cpu()
+        self._b_eff = sigma * float(b.detach()) + mu
+        g.eval()
+        self.g_ = g.cpu()
+        self.bias_ = self._b_eff
+        self.n_concepts_ = Y.shape[1]
+        self.history_ = hist
+        self.performer_, self.concepts_ = performer, concepts
+        return self
+
+    def explain(self, x=None, precomputed=None) -> Explanation:
+        """α, yᵢ, αᵢyᵢ, b and ŷ for images ``x`` (or for ``precomputed`` (y, Y, feat, w))."""
+        if not hasattr(self, "g_"):
+            raise RuntimeError("AdditiveExplainer is not fitted yet: call fit(performer, concepts, data)")
+        if precomputed is None:
+            keep, self.prior = self.prior, None
+            try:
+                precomputed = self.precompute(self.performer_, self.concepts_, x)
+            finally:
+                self.prior = keep
+        _, Y, feat, _ = precomputed
+        with torch.no_grad():
+            alpha = self.g_(feat) * self._to_eff  # in the paper's units: ŷ = Σ αᵢ yᵢ + b
+        contrib = alpha * Y
+        return Explanation(alpha, Y, contrib, self.bias_, contrib.sum(1) + self.bias_)
+
+
+# ------------------------------------------------------------------------------ exercises
+
+
+def _ex1():
+    return round(lambda_schedule(10.0, 4), 6)
+
+
+def _ex2():
+    return float(contribution_entropy(torch.tensor([[1.0, 1.0, 0.0, 0.0]]))[0])
+
+
+def _ex3():
+    from . import data
+
+    return max(data.WARMTH_WEIGHTS, key=data.WARMTH_WEIGHTS.get)
+
+
+EXERCISES = {
+    "additive.1": Exercise("With β = 10, what is the prior-loss weight λ(t) in epoch t = 4?", _ex1,
+                           "λ(t) = β / √t.", lambda a, b: abs(float(a) - b) < 1e-3),
+    "additive.2": Exercise("Contributions (1, −1, 0, 0): what is the entropy (in nats) of their distribution?",
+                           _ex2, "cᵢ = |αᵢyᵢ| / Σ|αⱼyⱼ|; H = −Σ cᵢ log cᵢ.", lambda a, b: abs(float(a) - b) < 1e-3),
+    "additive.3": Exercise("Which part×colour concept carries the largest true weight in the warmth score?",
+                           _ex3, "xnb.data.WARMTH_WEIGHTS.", lambda a, b: str(a).strip() == b),
+}
+
+
+# ------------------------------------------------------------------------------ embedded default: warmth
+
+
+class WithHead(nn.Module):
+    """``base`` plus one extra output: ``head`` applied to ``base``'s layer ``layer`` (a performer head that
+    shares that feature with the base's own outputs — case 2). Output: [base outputs, head output]."""
+
+    def __init__(self, base: nn.Module, layer: str, head: nn.Linear):
+        super().__init__()
+        self.base = base
+        self.layer = get_layer(base, layer)[0]
+        self.head = head
+
+    def forward(self, x):
+        with capture(self.base, self.layer) as cap:
+            out = self.base(x)
+        return torch.cat([out, self.head(cap[self.layer])], 1)
+
+
+def warmth_performer(data_set, model: nn.Module | None = None, layer: str = "relu7", ridge: float = 1e-2):
+    """The flowers-attributes net with a linear "warmth" head on ``layer`` fitted by ridge regression to
+    :func:`xnb.data.warmth` of ``data_set`` (a double-variant flowers set). Returns (model with the head,
+    index of the warmth output, R² of the fit). The base model is shared, not changed."""
+    from . import data as _data
+    from . import models as _models
+
+    base = model if model is not None else _models.load("flowers-attributes")
+    target, _ = _data.warmth(data_set)
+    name = get_layer(base, layer)[0]
+    with capture(base, name) as cap, torch.no_grad():
+        was = base.training
+        base.eval()
+        base(data_set.images.to(model_device(base)))
+        base.train(was)
+    Z = cap[name].reshape(len(target), -1).cpu()
+    X = torch.cat([Z, torch.ones(len(Z), 1)], 1).double()
+    coef = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ target.double())
+    head = nn.Linear(Z.shape[1], 1)
+    with torch.no_grad():
+        head.weight.copy_(coef[:-1].float()[None])
+        head.bias.copy_(coef[-1:].float())
+    r2 = float(1 - ((X @ coef - target.double()) ** 2).mean() / target.double().var())
+    aug = WithHead(base, name, head).eval()
+    n_out = int(base(data_set.images[:1].to(model_device(base))).shape[1])
+    return aug, n_out, r2
