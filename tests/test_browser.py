@@ -36,7 +36,7 @@ def _require_browser():
 @pytest.fixture(scope="module")
 def voila_url():
     _require_browser()
-    with voila_server(env={"XNB_TEST": "1"}) as url:
+    with voila_server(env={"XNB_TEST": "1", "TQDM_DISABLE": "1"}) as url:
         yield url
 
 

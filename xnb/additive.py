@@ -301,7 +301,7 @@ class AdditiveExplainer:
         opt = torch.optim.Adam(list(g.parameters()) + [b], lr=self.lr)
         gen = torch.Generator().manual_seed(self.seed)
         replay = torch.arange(min(self.replay, len(y)))
-        hist = {"loss": [], "distillation": [], "prior": [], "lambda": [], "alpha": []}
+        hist = {"loss": [], "distillation": [], "prior": [], "lambda": [], "alpha": [], "bias": []}
         for epoch in tqdm(range(1, self.epochs + 1), desc="explainer", disable=not progress, leave=False):
             lam = lambda_schedule(self.beta, epoch) if w is not None else 0.0
             perm = torch.randperm(len(y), generator=gen)
@@ -317,15 +317,16 @@ class AdditiveExplainer:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                tot += float(loss) * len(idx)
-                dis += float(d) * len(idx)
-                pri += float(p) * len(idx)
+                tot += float(loss.detach()) * len(idx)
+                dis += float(d.detach()) * len(idx)
+                pri += float(p.detach()) * len(idx)
             hist["loss"].append(tot / len(y))
             hist["distillation"].append(dis / len(y))
             hist["prior"].append(pri / len(y))
             hist["lambda"].append(lam)
             with torch.no_grad():
                 hist["alpha"].append((g(feat[replay].to(device)) * to_eff).cpu())
+            hist["bias"].append(sigma * float(b.detach()) + mu)
         self._to_eff = to_eff.cpu()
         self._b_eff = sigma * float(b.detach()) + mu
         g.eval()
@@ -425,3 +426,124 @@ def warmth_performer(data_set, model: nn.Module | None = None, layer: str = "rel
     aug = WithHead(base, name, head).eval()
     n_out = int(base(data_set.images[:1].to(model_device(base))).shape[1])
     return aug, n_out, r2
+
+
+# ------------------------------------------------------------------------------ live explorer
+
+
+def bars_rgb(values, names, width: int = 360, row: int = 14, top: int | None = 10) -> np.ndarray:
+    """A horizontal bar chart of signed contributions drawn with PIL (uint8 RGB): fast enough for a live
+    slider (no matplotlib figure). The ``top`` largest |values| are shown, largest first."""
+    from PIL import Image, ImageDraw
+
+    v = np.asarray(values, dtype=float)
+    order = np.argsort(-np.abs(v))[: top or len(v)]
+    label_w = 130
+    H = row * len(order) + 6
+    img = Image.new("RGB", (width, H), "white")
+    draw = ImageDraw.Draw(img)
+    span = max(np.abs(v[order]).max(), 1e-12)
+    mid = label_w + (width - label_w) // 2
+    half = (width - label_w) // 2 - 4
+    for r, k in enumerate(order):
+        y0 = 3 + r * row
+        draw.text((2, y0), str(names[k])[:20], fill=(0, 0, 0))
+        L = int(round(half * abs(v[k]) / span))
+        x0, x1 = (mid, mid + L) if v[k] >= 0 else (mid - L, mid)
+        draw.rectangle([x0, y0 + 2, max(x1, x0 + 1), y0 + row - 3], fill=(214, 39, 40) if v[k] >= 0 else (31, 119, 180))
+    draw.line([mid, 0, mid, H], fill=(120, 120, 120))
+    return np.asarray(img)
+
+
+class AdditiveExplorer:
+    """Contributions αᵢyᵢ of one image as live bars, for the baseline and the prior-guided explainer.
+
+    Controls: image (among the explainers' replay images), explainer (baseline / with prior), epoch
+    (replays α as it evolved during training — cached, no recomputation), and β / prior / loss with a
+    Train button that refits the prior-guided explainer (seconds; status shows progress)."""
+
+    def __init__(self, performer, concepts, data, baseline: "AdditiveExplainer", ours: "AdditiveExplainer",
+                 precomputed, names=None, true_contributions=None):
+        import ipywidgets as w
+
+        from .widgets.base import Panel
+
+        self.performer, self.concepts, self.data = performer, concepts, data
+        self.pre = precomputed  # (y, Y, feat, w) of the training images, in order
+        self.fitted = {"baseline": baseline, "with prior": ours}
+        self.names = list(names) if names is not None else [str(i) for i in range(precomputed[1].shape[1])]
+        self.truth = true_contributions
+        R = len(ours.history_["alpha"][0])
+        self.panel = Panel(width=64 * 3 + 360, title="Additive explainer: contributions αᵢ·yᵢ")
+        self.image = w.IntSlider(0, 0, R - 1, description="image")
+        self.image.add_class("xnb-primary")
+        self.which = w.ToggleButtons(options=list(self.fitted), value="with prior", description="explainer")
+        self.epoch = w.IntSlider(ours.epochs, 1, ours.epochs, description="epoch")
+        self.beta = w.FloatLogSlider(value=ours.beta, base=10, min=-2, max=2, step=0.1, description="β")
+        self.prior = w.Dropdown(options=["jacobian", "taylor"], value=ours.prior or "jacobian", description="prior")
+        self.loss = w.Dropdown(options=["auto", "ce", "mse"], value=ours.prior_loss, description="prior loss")
+        self.train = w.Button(description="Train (with prior)")
+        self.panel.add_controls(self.image, self.which, self.epoch, self.beta, self.prior, self.loss, self.train)
+        for c in (self.image, self.which, self.epoch):
+            self.panel.observe(c)
+        self.train.on_click(lambda _b: self._guarded_train())
+        self.panel.redraw = self.redraw
+        self.panel.refresh()
+
+    def _guarded_train(self):
+        from .widgets.base import Timer, guarded
+
+        def run():
+            ours = self.fitted["with prior"]
+            self.panel.set_status("training…")
+            new = AdditiveExplainer(prior=self.prior.value, prior_loss=self.loss.value, beta=float(self.beta.value),
+                                    positive=ours.positive, epochs=ours.epochs, lr=ours.lr, seed=ours.seed,
+                                    replay=ours.replay)
+            with Timer() as t:
+                if self.prior.value != ours.prior:
+                    pre = new.precompute(self.performer, self.concepts, self.data)
+                else:
+                    pre = self.pre
+                new.fit(self.performer, self.concepts, self.data, precomputed=pre, progress=False)
+            self.fitted["with prior"] = new
+            self.which.value = "with prior"
+            self.epoch.max = new.epochs
+            self.epoch.value = new.epochs
+            self._redraw_after(f"trained in {t.ms / 1000:.1f} s (β = {new.beta:.2g}, {new.prior_loss_} loss)")
+
+        guarded(self.panel.errors, run)()
+
+    def _redraw_after(self, msg):
+        self.panel.refresh()
+        self.panel.set_status(msg + " · " + self.panel.status.value)
+
+    def redraw(self):
+        ex = self.fitted[self.which.value]
+        i = self.image.value
+        t = min(self.epoch.value, len(ex.history_["alpha"]))
+        alpha = ex.history_["alpha"][t - 1][i]  # replayed α of epoch t (cached during fit)
+        contrib = (alpha * self.pre[1][i]).numpy()
+        img = self.data.images[i]
+        rgb = (np.clip(img.permute(1, 2, 0).numpy(), 0, 1) * 255).astype(np.uint8)
+        rgb = np.kron(rgb, np.ones((3, 3, 1), dtype=np.uint8)) if rgb.shape[0] <= 64 else rgb
+        bars = bars_rgb(contrib, self.names)
+        H = max(rgb.shape[0], bars.shape[0])
+        pad = lambda a: np.pad(a, ((0, H - a.shape[0]), (0, 0), (0, 0)), constant_values=255)  # noqa: E731
+        self.panel.view.show_array(np.concatenate([pad(rgb), pad(bars)], 1))
+        y = float(self.pre[0][i])
+        y_hat = float(contrib.sum() + ex.history_["bias"][t - 1])
+        ent = float(contribution_entropy(torch.as_tensor(contrib)[None])[0])
+        msg = f"y = {y:.2f} · ŷ = {y_hat:.2f} · entropy of contributions {ent:.2f} · epoch {t}"
+        if self.truth is not None:
+            k = int(np.argmax(self.truth[i]))
+            msg += f" · true top concept: {self.names[k] if self.truth[i].max() > 0 else '(none)'}"
+        self.panel.set_status(msg)
+
+    @property
+    def ui(self):
+        return self.panel.ui
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.ui)

@@ -131,8 +131,9 @@ for info in xnb.layers(model):
 """)
 code(r"""
 x = flowers.images[:4]
+methods = [m for m in xnb.METHODS if not m.startswith("semantic_")]  # those need SeVecs: see 05_sevec
 maps = torch.stack([xnb.attribute(model, x, m, **({"n_steps": 16} if m == "integrated_gradients" else {}))
-                    for m in xnb.METHODS], 1)   # [4 images, 9 methods, H, W], each for the predicted class
+                    for m in methods], 1)   # [4 images, 9 methods, H, W], each for the predicted class
 short = ["saliency", "input×grad", "int. grad.", "guided BP", "deconvnet", "Grad-CAM", "LRP", "EB", "c-EB"]
 # "percentile": positive evidence only, clipped at the 99.5th percentile (signed maps would need a diverging map)
 fig = viz.grid(x, maps, titles=short, size=1.3, mode="percentile", suptitle="each method, predicted class")

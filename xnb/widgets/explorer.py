@@ -42,7 +42,8 @@ class HeatmapExplorer(Panel):
     model : the network (never changed: every computation goes through :func:`xnb.attribute`).
     data : an :class:`xnb.data.ImageSet` (its class names label the target menu), images [N,C,H,W] in
         [0, 1], or ``(images, labels)``.
-    methods : method names for the menu (default: all of :data:`xnb.METHODS`).
+    methods : method names for the menu (default: every method of :data:`xnb.METHODS` except the semantic
+        ones, which need SeVecs).
     layers : layers whose channels can be explained (default: the conv and pool layers).
     class_names : labels for the model's outputs (default: the data's, or the model's own).
     channel_batch : channels per batched pass when "all channels" is pressed.
@@ -59,7 +60,8 @@ class HeatmapExplorer(Panel):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         images, data_names = _images_and_names(data)
         images = check_images(images, "data")
-        methods = list(METHODS) if methods is None else list(methods)
+        # (the semantic methods need fitted SeVecs: xnb.sevec has its own explorer)
+        methods = [m for m in METHODS if not m.startswith("semantic_")] if methods is None else list(methods)
         bad = [m for m in methods if m not in METHODS]
         if bad or not methods:
             raise ValueError(f"methods: unknown {bad or 'empty list'}; valid methods: {', '.join(METHODS)}")
