@@ -13,6 +13,15 @@ from xnb import resample as R
 from test_core import assert_unchanged, snapshot
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small batches run as fast on one thread, and do not stall when other processes hold the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_net(seed=0):
     """conv(3→4, 3×3) relu | conv(4→5, 3×3, stride 2) relu | flatten | linear(→3). Channel 3 of conv1
     has a large negative bias (dead everywhere: zero variance); channel 4 of conv2 has zero weights and a
@@ -80,7 +89,7 @@ def test_metrics_match_numpy_scipy(layer):
         fin = np.isfinite(ref)
         np.testing.assert_array_equal(np.isfinite(g), fin, err_msg=metric)
         np.testing.assert_array_equal(g[~fin], ref[~fin], err_msg=metric)
-        np.testing.assert_allclose(g[fin], ref[fin], rtol=1e-9, atol=1e-12, err_msg=metric)
+        np.testing.assert_allclose(g[fin], ref[fin], rtol=2e-5, atol=1e-9, err_msg=metric)
 
 
 def test_zero_variance_cases_are_explicit():
@@ -126,7 +135,7 @@ def test_correlation_closed_form_one_for_a_linear_unit():
     x = torch.tensor([[[[0.5]], [[0.25]]]])
     for t in (0, 1):
         s = R.neuron_importance(net, x, "conv", "correlation", n=40, target=t)
-        assert s.item() == pytest.approx(1.0, abs=1e-9)
+        assert s.item() == pytest.approx(1.0, abs=1e-5)  # float32 sums within a chunk
 
 
 def test_chunking_and_seed_determinism():
@@ -135,8 +144,10 @@ def test_chunking_and_seed_determinism():
     b = R.neuron_importance_all(net, x, ["conv1", "conv2"], n=23, seed=5, batch_size=4)
     c = R.neuron_importance_all(net, x, ["conv1", "conv2"], n=23, seed=6)
     for layer in a:
-        for m in a[layer]:
-            torch.testing.assert_close(a[layer][m], b[layer][m], rtol=1e-9, atol=1e-12)
+        for m in a[layer]:  # chunks of 4 rows: other float32 round-off (convolutions and partial sums)
+            torch.testing.assert_close(a[layer][m], b[layer][m], rtol=2e-5, atol=1e-9)
+    again = R.neuron_importance_all(net, x, ["conv1", "conv2"], n=23, seed=5)
+    assert all(torch.equal(a[l][m], again[l][m]) for l in a for m in a[l])  # deterministic by seed
     assert not torch.equal(a["conv2"]["correlation"], c["conv2"]["correlation"])
     single = R.neuron_importance(net, x, "conv2", "precision", n=23, seed=5)
     torch.testing.assert_close(single, a["conv2"]["precision"])
@@ -249,9 +260,9 @@ def test_bad_input():
 def test_evaluation_pipeline_small():
     model = xnb.models.load("flowers-single")
     ds = xnb.data.flowers(3, seed=2)
-    ev = R.evaluate_patches(model, ds.images, ["conv3", "conv4"], k_max=6, n=8, progress=False)
+    ev = R.evaluate_patches(model, ds.images, ["conv4", "pool4"], k_max=6, n=8, progress=False)
     loc = ev.localization(ds.flower_masks, k=3)
-    assert set(loc) == set(R.METRICS) | {"random"}
+    assert set(loc) == set(R.METRICS) | {"random"}  # pool4 has no weights: its weight selections are empty
     for frac, tot in loc.values():
         assert tot <= 3 * 2 * 3 and (tot == 0 or 0.0 <= frac <= 1.0)
     # brute-force re-count of one metric
@@ -271,7 +282,7 @@ def test_evaluation_pipeline_small():
 
 def test_explorer_caches_and_errors():
     model = xnb.models.load("flowers-single")
-    ex = R.ResamplingExplorer(model, xnb.data.flowers(3, seed=0), layers=["conv3", "conv4"], n=8)
+    ex = R.ResamplingExplorer(model, xnb.data.flowers(3, seed=0), layers=["conv4"], n=8)
     assert ex.errors.widget.value == "" or "Error" not in ex.errors.widget.value
     png = ex.view.value
     assert png.startswith(b"\x89PNG") and ex.n_forward == 1
@@ -291,3 +302,19 @@ def test_exercises_check():
     assert check("resample.2", 0.5)
     assert check("resample.3", 1.0)
     assert not check("resample.3", 0.1)
+
+
+def test_claim_precision_localizes_at_least_as_well_as_apple():
+    """Table 1's claim, by the paper's criterion (a patch counts if its box touches the object), holds on
+    every data seed we tried (4 × 12, 1 × 24 images, and 3 × 100 images offline) with λ = 0.1 in activation units —
+    but only because that λ discards every conv2 unit (whose small patches often miss the flower): within
+    each layer precision is not better (see the notebook). Both facts are checked here."""
+    model = xnb.models.load("flowers-single")
+    ds = xnb.data.flowers(24, seed=31)
+    ev = R.evaluate_patches(model, ds.images, ["conv2", "conv3", "conv4"], ["precision", *R.APPLE_METRICS],
+                            k_max=5, n=20, progress=False, random_baseline=False, seed=31,
+                            variants={"prec_rel": dict(metric="precision", threshold_scale="layer_max")})
+    loc = ev.localization(ds.flower_masks, 5)
+    assert loc["precision"][0] >= max(loc[m][0] for m in R.APPLE_METRICS)
+    assert all(not ev.selections[i]["precision"]["conv2"] for i in range(24))  # no conv2 unit survives λ
+    assert any(ev.selections[i]["prec_rel"]["conv2"] for i in range(24))  # a relative λ keeps some

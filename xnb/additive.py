@@ -302,7 +302,7 @@ class AdditiveExplainer:
         gen = torch.Generator().manual_seed(self.seed)
         replay = torch.arange(min(self.replay, len(y)))
         hist = {"loss": [], "distillation": [], "prior": [], "lambda": [], "alpha": [], "bias": []}
-        for epoch in tqdm(range(1, self.epochs + 1), desc="explainer", disable=not progress, leave=False):
+        for epoch in tqdm(range(1, self.epochs + 1), desc="explainer", disable=not progress):
             lam = lambda_schedule(self.beta, epoch) if w is not None else 0.0
             perm = torch.randperm(len(y), generator=gen)
             tot = dis = pri = 0.0

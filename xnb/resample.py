@@ -28,23 +28,23 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+import ipywidgets
 import numpy as np
 import torch
 from torch import nn
 
-import ipywidgets
-
 from . import viz
 from ._check import check_choice, check_float, check_images, check_int, model_device
 from .exercises import Exercise
-from .widgets.base import LRUCache, Panel, Timer
 from .layers import get_layer, layers as _layers
+from .widgets.base import LRUCache, Panel, Timer
 
 __all__ = [
     "METRICS", "RESAMPLING_METRICS", "APPLE_METRICS", "perturb", "noise_levels", "ResampledActivations",
     "resample", "neuron_importance", "neuron_importance_all", "top_neurons", "jaccard", "Patches",
     "patches", "PatchEvaluation", "evaluate_patches", "masked_images", "secondary_classifier",
-    "secondary_accuracy", "jaccard_during_training", "ResamplingExplorer", "EXERCISES",
+    "secondary_accuracy", "jaccard_during_training", "ResamplingExplorer", "depth_colors", "DEPTH_COLORS",
+    "EXERCISES",
 ]
 
 #: metric name -> what it scores (equation of the paper)
@@ -293,23 +293,26 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
     p0 = next(model.parameters(), None)
     x = x.to(device=device, dtype=p0.dtype if p0 is not None else x.dtype)
     rows = torch.cat([x, perturb(x, n, sigma, schedule, seed)])  # row 0: the clean image
-    acc64 = torch.float64 if device.type != "mps" else torch.float32
+    acc64 = torch.float64 if device.type != "mps" else torch.float32  # accumulators (MPS has no float64)
 
     held: dict[str, torch.Tensor] = {}
+    shapes: dict[str, tuple] = {}
 
     def hook(name):
         def f(mod, inp, out):
             if isinstance(out, (tuple, list)):
                 out = out[0]
-            z = out.detach().to(acc64)  # a copy now: later in-place ops (ReLU(inplace)) cannot change it
-            if rectify:
-                z = z.clamp(min=0)
-            held[name] = z.reshape(z.shape[0], z.shape[1], -1) if z.ndim > 2 else z.unsqueeze(-1)
+            # a copy now, so later in-place ops (ReLU(inplace=True)) cannot change it
+            z = out.detach().clamp(min=0) if rectify else out.detach().clone()
+            shapes[name] = (z.shape[1], int(np.prod(z.shape[2:])) if z.ndim > 2 else 1)
+            held[name] = z.reshape(z.shape[0], -1)
         return f
 
-    S1 = S2 = Sdo = zmin = zmax = None
-    clean = {}
+    # Streaming sums over the copies, shifted by the first copy's values: stable in float32, and a position
+    # is constant across the copies exactly when the sum of squared shifts is 0.
+    ref, S1, S2, Sdo, clean = {}, {}, {}, {}, {}
     o_all = []
+    o_ref = None
     handles = []
     try:
         with _EvalMode(model), torch.no_grad():
@@ -332,41 +335,41 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
                 zs = dict(held)
                 if start == 0:
                     o_clean = float(o[0])
-                    for nm in names:
-                        clean[nm] = zs[nm][0].clone()
+                    clean = {nm: zs[nm][0].to(acc64) for nm in names}
                     o, zs = o[1:], {nm: z[1:] for nm, z in zs.items()}
-                    S1 = {nm: torch.zeros_like(clean[nm]) for nm in names}
-                    S2 = {nm: torch.zeros_like(clean[nm]) for nm in names}
-                    Sdo = {nm: torch.zeros_like(clean[nm]) for nm in names}
-                    zmin = {nm: torch.full_like(clean[nm], float("inf")) for nm in names}
-                    zmax = {nm: torch.full_like(clean[nm], float("-inf")) for nm in names}
                 if len(o) == 0:  # batch_size=1: the first chunk held only the clean image
                     continue
+                if o_ref is None:
+                    o_ref = float(o[0])
+                    for nm in names:
+                        ref[nm] = zs[nm][0].clone()
+                        S1[nm], S2[nm], Sdo[nm] = (torch.zeros(ref[nm].shape, dtype=acc64, device=device)
+                                                   for _ in range(3))
                 o_all.append(o)
-                od = o - o_clean
+                od = (o - o_ref).to(zs[names[0]].dtype)
+                ones_od = torch.stack([torch.ones_like(od), od])  # [2, b]: Σ d and Σ d·o in one product
                 for nm in names:
-                    d = zs[nm] - clean[nm]  # shifted by the clean activation: stable sums
-                    S1[nm] += d.sum(0)
-                    S2[nm] += (d * d).sum(0)
-                    Sdo[nm] += (d * od.view(-1, 1, 1)).sum(0)
-                    zmin[nm] = torch.minimum(zmin[nm], zs[nm].amin(0))
-                    zmax[nm] = torch.maximum(zmax[nm], zs[nm].amax(0))
+                    d = zs[nm] - ref[nm]
+                    both = ones_od @ d
+                    S1[nm] += both[0].to(acc64)
+                    Sdo[nm] += both[1].to(acc64)
+                    S2[nm] += (d * d).sum(0).to(acc64)
     finally:
         for h in handles:
             h.remove()
     o = torch.cat(o_all)
-    od = o - o_clean
-    mo = od.mean()
+    mo = float((o - o_ref).mean())
     stats = {}
     for nm in names:
+        C, P = shapes[nm]
         m1 = S1[nm] / n
-        var = (S2[nm] / n - m1 * m1).clamp(min=0)
-        const = zmin[nm] == zmax[nm]
-        var = torch.where(const, torch.zeros_like(var), var)
+        const = S2[nm] == 0
+        var = torch.where(const, torch.zeros_like(m1), (S2[nm] / n - m1 * m1).clamp(min=0))
         cov = Sdo[nm] / n - m1 * mo
-        c = clean[nm]
-        stats[nm] = _LayerStats(clean=c.cpu(), mean=(c + m1).cpu(), var=var.cpu(), const=const.cpu(),
-                                cov=cov.cpu(), weight=_unit_weights(nm, modules[nm], c.shape[0]))
+        view = lambda t: t.reshape(C, P).cpu()
+        stats[nm] = _LayerStats(clean=view(clean[nm]), mean=view(ref[nm].to(acc64) + m1), var=view(var),
+                                const=view(const), cov=view(cov),
+                                weight=_unit_weights(nm, modules[nm], C))
     return ResampledActivations(names, stats, o.cpu().to(torch.float64), o_clean, target, n, sigma,
                                 schedule, seed, output)
 
@@ -619,10 +622,13 @@ class PatchEvaluation:
 
 def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metrics=None, k_max: int = 20,
                      n: int = 50, sigma: float = 0.1, threshold: float = 0.1, seed: int = 0,
-                     random_baseline: bool = True, progress: bool = True, **options) -> PatchEvaluation:
+                     random_baseline: bool = True, variants: dict | None = None, progress: bool = True,
+                     **options) -> PatchEvaluation:
     """For each image: one :func:`resample` pass, every metric's top-``k_max`` units per layer, and the
     patch boxes of all selected units (one batched deconvnet pass per layer). ``random_baseline`` adds a
     ``"random"`` pseudo-metric (k_max units drawn uniformly, seeded) as a chance reference.
+    ``variants``: extra named selections, e.g. ``{"precision (λ rel.)": dict(metric="precision",
+    threshold=0.1, threshold_scale="layer_max")}``, scored from the same pass.
     ``options`` go to :func:`resample` (and ``threshold_scale``, ``box``, ``box_threshold``)."""
     from tqdm.auto import tqdm
 
@@ -632,12 +638,26 @@ def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metric
     scale = options.pop("threshold_scale", "absolute")
     box_kw = {k: options.pop(k) for k in ("box", "box_threshold") if k in options}
     names = _resolve_layers(model, layers) or _default_layers(model, images[:1])
-    all_metrics = metrics + (["random"] if random_baseline else [])
+    variants = dict(variants or {})
+    for vname, spec in variants.items():
+        if not isinstance(spec, dict) or "metric" not in spec or set(spec) - {"metric", "threshold", "threshold_scale"}:
+            raise ValueError(f"variants: {vname!r} must be a dict with 'metric' and optionally 'threshold', "
+                             f"'threshold_scale'")
+        check_choice(spec["metric"], "variants", list(METRICS))
+    all_metrics = metrics + list(variants) + (["random"] if random_baseline else [])
     ev = PatchEvaluation(names, all_metrics, k_max, image_size=tuple(images.shape[-2:]))
     rng = np.random.default_rng(seed)
     for i in tqdm(range(len(images)), desc="patches", disable=not progress):
         res = resample(model, images[i:i + 1], names, n=n, sigma=sigma, seed=seed + i, **options)
-        sel = {m: {l: top_neurons(res.importance(l, m, threshold, scale), k_max) for l in names} for m in metrics}
+        def top(l, m, thr, sc):  # weight metrics select nothing in a layer without weights (pool, relu)
+            if m in _WEIGHT_METRICS and res.stats[l].weight is None:
+                return []
+            return top_neurons(res.importance(l, m, thr, sc), k_max)
+
+        sel = {m: {l: top(l, m, threshold, scale) for l in names} for m in metrics}
+        for vname, spec in variants.items():
+            sel[vname] = {l: top(l, spec["metric"], spec.get("threshold", threshold), spec.get("threshold_scale", scale))
+                          for l in names}
         if random_baseline:
             sel["random"] = {l: [int(u) for u in rng.permutation(res.n_units(l))[:k_max]] for l in names}
         bx, pk = {}, {}
@@ -678,14 +698,17 @@ def secondary_classifier(n_classes: int, in_channels: int = 3, width: int = 64) 
 
 
 def secondary_accuracy(train_images, train_labels, test_images, test_labels, n_classes: int | None = None,
-                       width: int = 64, epochs: int = 10, lr: float = 3e-3, seed: int = 0) -> float:
-    """Train :func:`secondary_classifier` on (masked) training images and return its test accuracy."""
+                       width: int = 64, epochs: int = 10, lr: float = 3e-3, batch_size: int = 64,
+                       seed: int = 0) -> float:
+    """Train :func:`secondary_classifier` on (masked) training images (:func:`xnb.models.train`: Adam,
+    one-cycle schedule) and return its accuracy on the (masked) test images."""
     from . import models
 
     n_classes = int(max(int(train_labels.max()), int(test_labels.max())) + 1) if n_classes is None else n_classes
     torch.manual_seed(seed)
     net = secondary_classifier(n_classes, train_images.shape[1], width)
-    models.train(net, (train_images, train_labels), epochs=epochs, lr=lr, seed=seed, progress=False)
+    models.train(net, (train_images, train_labels), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                 progress=False)
     return float(models.evaluate(net, (test_images, test_labels))["accuracy"])
 
 
@@ -762,20 +785,30 @@ class ResamplingExplorer(Panel):
     """Live input-resampling explorer: two metrics side by side with the patches of their top-N
     units per layer, boxes coloured by depth (Fig. 4), and the Jaccard similarity per layer.
 
+    Parameters: ``model``; ``data`` (an ImageSet or images [N,C,H,W] in [0, 1]); ``layers`` (default:
+    every conv layer); initial ``n``, ``sigma``, ``threshold`` (λ), ``top`` (N) and the two ``metrics``;
+    ``scale`` (display upscaling); ``colors`` ({layer: (r, g, b)}, default :func:`depth_colors`);
+    ``threshold_scale`` (see :meth:`ResampledActivations.importance`).
+
     Caches: one :func:`resample` pass per (image, n, σ, seed) (a forward over n+1 rows); the patch
     boxes of all units of a layer per image (one batched deconvnet pass). Moving λ, top-N, a metric
     or the layer only re-scores the cached statistics.
     """
 
     def __init__(self, model, data, layers=None, n: int = 50, sigma: float = 0.1, threshold: float = 0.1,
-                 top: int = 5, metrics=("correlation", "precision"), scale: int = 4):
+                 top: int = 5, metrics=("correlation", "precision"), scale: int = 4, colors=None,
+                 threshold_scale: str = "absolute"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         images = data.images if hasattr(data, "images") else data
         images = check_images(images, "data").detach().cpu()
         self.model, self.images = model, images
         self.layer_names = _resolve_layers(model, layers) or _default_layers(model, images[:1])
-        self.colors = depth_colors(self.layer_names)
+        self.colors = depth_colors(self.layer_names) if colors is None else dict(colors)
+        missing = [l for l in self.layer_names if l not in self.colors]
+        if missing:
+            raise ValueError(f"colors: no colour for layer(s) {missing}")
+        self.threshold_scale = check_choice(threshold_scale, "threshold_scale", ("absolute", "layer_max"))
         self.scale = check_int(scale, "scale", minimum=1)
         H, W = images.shape[-2:]
         super().__init__(width=(2 * W + 4) * self.scale, title="Input resampling: important neurons and their patches")
@@ -817,7 +850,8 @@ class ResamplingExplorer(Panel):
         res = self.stats(i)
         if metric in _WEIGHT_METRICS and res.stats[layer].weight is None:
             return []
-        return top_neurons(res.importance(layer, metric, self.threshold.value), self.top.value)
+        return top_neurons(res.importance(layer, metric, self.threshold.value, self.threshold_scale),
+                           self.top.value)
 
     def _panel(self, i, metric, layers):
         rgb = (self.images[i].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)

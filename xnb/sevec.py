@@ -73,7 +73,7 @@ def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=N
     try:
         n_total = len(getattr(data, "images", data)) if hasattr(getattr(data, "images", data), "__len__") else None
         bar = tqdm(total=n_total, desc=f"features {name}", disable=not progress or not n_total
-                   or n_total <= 4 * batch_size, leave=False)
+                   or n_total <= 4 * batch_size)
         with torch.no_grad():
             for xb in _batches(data, batch_size):
                 try:
