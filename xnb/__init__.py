@@ -13,7 +13,8 @@ from .attribution import METHODS, attribute, explained_score
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"data", "models", "viz", "widgets", "exercises", "metrics", "sevec", "additive", "resample"}
+_SUBMODULES = {"data", "models", "viz", "widgets", "exercises", "metrics", "srae", "additive", "mulasso", "resample",
+               "sevec"}
 
 __all__ = ["layers", "capture", "attribute", "explained_score", "METHODS", "LayerInfo", *sorted(_SUBMODULES)]
 

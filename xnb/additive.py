@@ -28,7 +28,8 @@ from ._check import check_choice, check_float, check_int, model_device, resolve_
 from .exercises import Exercise
 from .layers import capture, get_layer
 
-__all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "AdditiveExplainer",
+__all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "AdditiveExplainer", "Setup",
+           "AdditiveExplorer", "warmth_performer",
            "Explanation", "contribution_entropy", "relative_deviation", "lambda_schedule", "prior_loss",
            "EXERCISES"]
 
@@ -455,40 +456,74 @@ def bars_rgb(values, names, width: int = 360, row: int = 14, top: int | None = 1
     return np.asarray(img)
 
 
+@dataclass
+class Setup:
+    """One explained target for :class:`AdditiveExplorer`: the performer, its concepts, the training images,
+    the two fitted explainers, their precomputed (y, Y, feat, w), concept names and (optional) true
+    contributions [R, n] of the replay images."""
+
+    performer: Performer
+    concepts: object
+    data: object
+    baseline: "AdditiveExplainer"
+    ours: "AdditiveExplainer"
+    precomputed: tuple
+    names: list | None = None
+    truth: np.ndarray | None = None
+
+
 class AdditiveExplorer:
     """Contributions αᵢyᵢ of one image as live bars, for the baseline and the prior-guided explainer.
 
-    Controls: image (among the explainers' replay images), explainer (baseline / with prior), epoch
-    (replays α as it evolved during training — cached, no recomputation), and β / prior / loss with a
-    Train button that refits the prior-guided explainer (seconds; status shows progress)."""
+    ``setups`` maps a target's name to a :class:`Setup` (a dict, or one Setup). Controls: target, image
+    (among the explainers' replay images), explainer (baseline / with prior), epoch (replays α as it
+    evolved during training — recorded during fit, no recomputation), and β / prior / loss with a Train
+    button that refits the prior-guided explainer of the current target (seconds)."""
 
-    def __init__(self, performer, concepts, data, baseline: "AdditiveExplainer", ours: "AdditiveExplainer",
-                 precomputed, names=None, true_contributions=None):
+    def __init__(self, setups):
         import ipywidgets as w
 
         from .widgets.base import Panel
 
-        self.performer, self.concepts, self.data = performer, concepts, data
-        self.pre = precomputed  # (y, Y, feat, w) of the training images, in order
-        self.fitted = {"baseline": baseline, "with prior": ours}
-        self.names = list(names) if names is not None else [str(i) for i in range(precomputed[1].shape[1])]
-        self.truth = true_contributions
-        R = len(ours.history_["alpha"][0])
+        if isinstance(setups, Setup):
+            setups = {"target": setups}
+        if not setups or not all(isinstance(v, Setup) for v in setups.values()):
+            raise TypeError("setups: expected a Setup or a dict of name -> Setup")
+        self.setups = dict(setups)
         self.panel = Panel(width=64 * 3 + 360, title="Additive explainer: contributions αᵢ·yᵢ")
-        self.image = w.IntSlider(0, 0, R - 1, description="image")
+        self.target = w.Dropdown(options=list(self.setups), description="target")
+        self.image = w.IntSlider(0, 0, 1, description="image")
         self.image.add_class("xnb-primary")
-        self.which = w.ToggleButtons(options=list(self.fitted), value="with prior", description="explainer")
-        self.epoch = w.IntSlider(ours.epochs, 1, ours.epochs, description="epoch")
-        self.beta = w.FloatLogSlider(value=ours.beta, base=10, min=-2, max=2, step=0.1, description="β")
-        self.prior = w.Dropdown(options=["jacobian", "taylor"], value=ours.prior or "jacobian", description="prior")
-        self.loss = w.Dropdown(options=["auto", "ce", "mse"], value=ours.prior_loss, description="prior loss")
+        self.which = w.ToggleButtons(options=["baseline", "with prior"], value="with prior", description="explainer")
+        self.epoch = w.IntSlider(1, 1, 1, description="epoch")
+        self.beta = w.FloatLogSlider(value=10.0, base=10, min=-2, max=2, step=0.1, description="β")
+        self.prior = w.Dropdown(options=["jacobian", "taylor"], value="jacobian", description="prior")
+        self.loss = w.Dropdown(options=["auto", "ce", "mse"], value="auto", description="prior loss")
         self.train = w.Button(description="Train (with prior)")
-        self.panel.add_controls(self.image, self.which, self.epoch, self.beta, self.prior, self.loss, self.train)
+        self.panel.add_controls(self.target, self.image, self.which, self.epoch, self.beta, self.prior, self.loss,
+                                self.train)
+        self._select(self.target.value)
         for c in (self.image, self.which, self.epoch):
             self.panel.observe(c)
+        self.panel.observe(self.target, lambda ch: (self._select(self.target.value), self.panel.refresh()))
         self.train.on_click(lambda _b: self._guarded_train())
         self.panel.redraw = self.redraw
         self.panel.refresh()
+
+    def _select(self, name: str):
+        """Point every control at target ``name`` (cached fits: nothing is recomputed)."""
+        st = self.setups[name]
+        self.performer, self.concepts, self.data, self.pre = st.performer, st.concepts, st.data, st.precomputed
+        self.fitted = {"baseline": st.baseline, "with prior": st.ours}
+        self.names = list(st.names) if st.names is not None else [str(i) for i in range(st.precomputed[1].shape[1])]
+        self.truth = st.truth
+        ours = st.ours
+        self.image.max = len(ours.history_["alpha"][0]) - 1
+        self.epoch.max = ours.epochs
+        self.epoch.value = ours.epochs
+        self.beta.value = max(ours.beta, 1e-2)
+        self.prior.value = ours.prior or "jacobian"
+        self.loss.value = ours.prior_loss
 
     def _guarded_train(self):
         from .widgets.base import Timer, guarded
@@ -506,6 +541,7 @@ class AdditiveExplorer:
                     pre = self.pre
                 new.fit(self.performer, self.concepts, self.data, precomputed=pre, progress=False)
             self.fitted["with prior"] = new
+            self.setups[self.target.value].ours = new
             self.which.value = "with prior"
             self.epoch.max = new.epochs
             self.epoch.value = new.epochs

@@ -124,3 +124,9 @@ def iou_at_mean(heatmaps, masks) -> torch.Tensor:
     if not torch.isfinite(h).all():
         raise ValueError("heatmaps: contains NaN or inf values")
     return iou(h > h.flatten(1).mean(1).view(-1, 1, 1), g)
+
+
+# Pointing games (SeVec paper §5.2; Zhang et al. 2016) live in xnb/_pointing.py.
+from ._pointing import generalized_pointing_game, kept_energy_mask, pointing_game  # noqa: E402
+
+__all__ += ["pointing_game", "generalized_pointing_game", "kept_energy_mask"]

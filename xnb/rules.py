@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd import Function
 
-__all__ = ["Composite", "excitation_rules", "relu_rules", "EB_EPS"]
+__all__ = ["Composite", "excitation_rules", "relu_rules", "stride_fix_rules", "EB_EPS"]
 
 #: added to the denominator of the MWP normalisation (the value TorchRay and the Caffe code use)
 EB_EPS = 1e-20

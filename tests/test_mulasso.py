@@ -1,0 +1,429 @@
+"""µ-Lasso (xnb.mulasso): the solver against spgl1, the features against brute force, the stride fix's
+geometry on hand-built strided layers, explanations, and the paper's claims that hold robustly."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import xnb
+from xnb import data, models
+from xnb import mulasso as M
+from test_core import assert_unchanged, snapshot
+
+warnings.filterwarnings("ignore", message=".*Linesearch.*")
+
+
+@pytest.fixture(scope="module")
+def flower_model():
+    return models.load("flowers-single")
+
+
+@pytest.fixture(scope="module")
+def flower_fit(flower_model):
+    d = data.flowers(300, seed=3)
+    X, idx = M.channel_responses(flower_model, d)
+    return d, X, idx
+
+
+@pytest.fixture(scope="module")
+def flower_selector(flower_fit):
+    d, X, idx = flower_fit
+    return M.MuLasso(mu=5.0, tol=1e-5).fit(X, d.labels, idx)
+
+
+# --------------------------------------------------------------------------- projection and solver
+
+
+def _project_bisect(v, mu):
+    """Oracle: soft threshold with θ found by bisection on ‖max(|v| − θ, 0)‖₁ = µ."""
+    if np.abs(v).sum() <= mu:
+        return v
+    lo, hi = 0.0, np.abs(v).max()
+    for _ in range(200):
+        th = (lo + hi) / 2
+        if np.maximum(np.abs(v) - th, 0).sum() > mu:
+            lo = th
+        else:
+            hi = th
+    return np.sign(v) * np.maximum(np.abs(v) - hi, 0)
+
+
+def test_project_l1_ball_matches_bisection():
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((50, 7)) * 3
+    V[:, 0] *= 0.01  # inside the ball: unchanged
+    mu = 2.5
+    P = M.project_l1_ball(torch.from_numpy(V), mu).numpy()
+    for j in range(7):
+        np.testing.assert_allclose(P[:, j], _project_bisect(V[:, j], mu), atol=1e-9)
+    assert np.allclose(P[:, 0], V[:, 0])
+
+
+def _spgl1_objectives(X, L, mu):
+    import spgl1
+
+    out = []
+    for j in range(L.shape[1]):
+        x, *_ = spgl1.spg_lasso(X, L[:, j], mu, opt_tol=1e-10, bp_tol=1e-10, iter_lim=20000, verbosity=0)
+        out.append(np.sum((X @ x - L[:, j]) ** 2))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed,mu", [(0, 0.5), (1, 2.0), (2, 1.0)])
+def test_solver_matches_spgl1_random(seed, mu):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((90, 140))
+    y = rng.integers(0, 5, 90)
+    y[:5] = np.arange(5)
+    sel = M.MuLasso(mu=mu).fit(X, y)
+    ref = _spgl1_objectives(X, np.eye(5)[y], mu)
+    assert sel.converged_
+    np.testing.assert_allclose(sel.objective_, ref, rtol=1e-4)
+    assert (np.abs(sel.coef_).sum(0) <= mu * (1 + 1e-6)).all()
+    # the objective reported is the objective of coef_
+    np.testing.assert_allclose(((X @ sel.coef_ - np.eye(5)[y]) ** 2).sum(0), sel.objective_, rtol=1e-9)
+
+
+def test_solver_matches_spgl1_on_real_features(flower_model):
+    d = data.flowers(120, seed=3)
+    X, idx = M.channel_responses(flower_model, d, layers=["pool2", "pool4", "fc6", "relu7"])
+    for mu in (2.0,):
+        sel = M.MuLasso(mu=mu).fit(X, d.labels, idx)
+        ref = _spgl1_objectives(X.double().numpy(), np.eye(6)[d.labels.numpy()], mu)
+        np.testing.assert_allclose(sel.objective_, ref, rtol=1e-4)
+        assert (np.abs(sel.coef_).sum(0) <= mu * (1 + 1e-6)).all()
+
+
+def test_solver_certificate_on_all_flower_features(flower_fit, flower_selector):
+    """On the full (ill-conditioned) feature matrix spgl1 is too slow for a test; the duality gap is an
+    oracle-free certificate: f − f* ≤ gap."""
+    d, X, idx = flower_fit
+    sel = flower_selector
+    assert sel.converged_
+    assert (sel.gap_ <= 1e-5 * np.maximum(sel.objective_, 0.01 * np.bincount(d.labels.numpy()))).all()
+    assert (np.abs(sel.coef_).sum(0) <= 5.0 * (1 + 1e-6)).all()
+
+
+def test_warm_start_same_solution_fewer_iterations(flower_fit):
+    d, X, idx = flower_fit
+    sub = X[:, idx.layer_slice("pool4")]
+    cold = M.MuLasso(mu=3.0).fit(sub, d.labels)
+    warm = M.MuLasso(mu=3.5, warm_start=True).fit(sub, d.labels)
+    it0 = warm.set_params(mu=3.0).fit(sub, d.labels).n_iter_
+    np.testing.assert_allclose(warm.objective_, cold.objective_, rtol=1e-5)
+    assert it0 <= cold.n_iter_
+
+
+def test_relevant_features_sorted_and_named(flower_fit, flower_selector):
+    d, X, idx = flower_fit
+    sel = flower_selector
+    feats = sel.relevant_features(0)
+    w = [f[2] for f in feats]
+    assert w == sorted(w, reverse=True) and all(v != 0 for v in w)
+    assert len(feats) == sel.n_selected_per_class_[0]
+    layer, ch, wt = feats[0]
+    assert sel.coef_[idx.position(layer, ch), 0] == wt
+    assert sum(sel.selected_per_layer().values()) == sel.n_selected_
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_solver_gpu_equals_cpu():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 300))
+    y = rng.integers(0, 4, 200)
+    a = M.MuLasso(mu=2.0).fit(X, y)
+    b = M.MuLasso(mu=2.0, device="cuda").fit(X, y)
+    np.testing.assert_allclose(a.objective_, b.objective_, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_channel_responses_brute_force_and_streaming(flower_model):
+    x = data.flowers(10, seed=4).images
+    before = snapshot(flower_model)
+    X, idx = M.channel_responses(flower_model, x, batch_size=3)
+    assert_unchanged(flower_model, before)
+    assert "fc8" not in idx.layers and "drop6" not in idx.layers and "conv1" in idx.layers
+    with xnb.capture(flower_model, idx.layers, detach=True) as cap, torch.no_grad():
+        flower_model(x)
+    for name in idx.layers:
+        a = cap[name]
+        e = a.pow(2).flatten(2).sum(-1) if a.ndim == 4 else a.pow(2)
+        ref = e / e.sum(1, keepdim=True)
+        torch.testing.assert_close(X[:, idx.layer_slice(name)], ref, rtol=1e-5, atol=1e-7)
+    X2, _ = M.channel_responses(flower_model, x, batch_size=10)
+    torch.testing.assert_close(X, X2)
+    assert idx[idx.position("fc6", 5)] == ("fc6", 5)
+
+
+def test_feature_layers_only_conv(flower_model):
+    conv = M.feature_layers(flower_model, only_conv=True)
+    assert conv[0] == "conv1" and conv[-1] == "avgpool" and "fc6" not in conv
+
+
+# --------------------------------------------------------------------------- stride fix
+
+
+def _nearest(g, size):
+    """Brute-force nearest-neighbour resize (PyTorch's 'nearest': src = floor(dst · in / out))."""
+    n, c, h, w = g.shape
+    out = np.zeros((n, c) + tuple(size))
+    for i in range(size[0]):
+        for j in range(size[1]):
+            out[:, :, i, j] = g[:, :, (i * h) // size[0], (j * w) // size[1]]
+    return out
+
+
+def _conv_back_stride1(g1, W, A, pad):
+    """Brute-force transposed conv, stride 1: input pixel (p, q) collects g1[o] · W[k] over p = o + k − pad."""
+    n, co, B, _ = g1.shape
+    ci, M_ = W.shape[1], W.shape[-1]
+    out = np.zeros((n, ci, A, A))
+    for o1 in range(B):
+        for o2 in range(B):
+            for k1 in range(M_):
+                for k2 in range(M_):
+                    p, q = o1 + k1 - pad, o2 + k2 - pad
+                    if 0 <= p < A and 0 <= q < A:
+                        out[:, :, p, q] += np.einsum("no,oi->ni", g1[:, :, o1, o2], W[:, :, k1, k2])
+    return out
+
+
+@pytest.mark.parametrize("A", [8, 9])
+def test_stride_fix_geometry_on_a_hand_built_strided_conv(A):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, bias=False)
+    net = nn.Sequential(conv).eval()
+    x = torch.rand(1, 2, A, A)
+    B = conv(x).shape[-1]
+    g = torch.rand(1, 3, B, B)
+    xr = x.clone().requires_grad_(True)
+    from xnb.rules import Composite, stride_fix_rules
+
+    with Composite(net, stride_fix_rules()):
+        (got,) = torch.autograd.grad(net(xr), xr, g)
+    size = A + 2 * 1 - 3 + 1  # eq. (3) with S = 1, this layer's own input size
+    ref = _conv_back_stride1(_nearest(g.numpy(), (size, size)), conv.weight.detach().numpy(), A, 1)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_stride_fix_removes_the_checkerboard_of_a_uniform_signal():
+    conv = nn.Conv2d(1, 1, 3, stride=2, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    net = nn.Sequential(conv).eval()
+    x = torch.rand(1, 1, 16, 16)
+    plain = xnb.attribute(net, x, "deconvnet", layer="0", channel=0, raw=True)[0, 0]
+    fixed = xnb.attribute(net, x, "deconvnet", layer="0", channel=0, raw=True, fix_stride=True)[0, 0]
+    inner_p, inner_f = plain[1:-1, 1:-1], fixed[1:-1, 1:-1]
+    assert len(torch.unique(inner_p)) > 1          # stride 2: pixels covered 1, 2 or 4 times (grid)
+    assert torch.allclose(inner_f, torch.full_like(inner_f, 9.0))  # stride 1 after resize: uniform
+
+
+def test_stride_fix_uses_each_layers_own_input_size():
+    """Two strided convs with different input sizes: each resize must target A + 2O − M + 1 for its
+    own A (the authors' code used the network input size for every layer)."""
+    torch.manual_seed(1)
+    c1 = nn.Conv2d(1, 2, 3, stride=2, padding=1, bias=False)
+    c2 = nn.Conv2d(2, 2, 5, stride=3, padding=2, bias=False)
+    net = nn.Sequential(c1, c2).eval()
+    x = torch.rand(1, 1, 13, 13)
+    h = c1(x)
+    g = torch.rand_like(c2(h))
+    from xnb.rules import Composite, stride_fix_rules
+
+    xr = x.clone().requires_grad_(True)
+    with Composite(net, stride_fix_rules()):
+        (got,) = torch.autograd.grad(net(xr), xr, g)
+    A1, A2 = 13, h.shape[-1]
+    g_h = _conv_back_stride1(_nearest(g.numpy(), (A2 + 4 - 5 + 1,) * 2), c2.weight.detach().numpy(), A2, 2)
+    ref = _conv_back_stride1(_nearest(g_h, (A1 + 2 - 3 + 1,) * 2), c1.weight.detach().numpy(), A1, 1)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_stride_fix_max_pool_goes_to_stride_one_argmax():
+    net = nn.Sequential(nn.MaxPool2d(2)).eval()
+    x = torch.rand(1, 1, 6, 6)
+    g = torch.rand(1, 1, 3, 3)
+    from xnb.rules import Composite, stride_fix_rules
+
+    xr = x.clone().requires_grad_(True)
+    with Composite(net, stride_fix_rules()):
+        (got,) = torch.autograd.grad(net(xr), xr, g)
+    g1 = _nearest(g.numpy(), (5, 5))[0, 0]
+    ref = np.zeros((6, 6))
+    xn = x[0, 0].numpy()
+    for i in range(5):
+        for j in range(5):
+            win = xn[i:i + 2, j:j + 2]
+            a, b = np.unravel_index(win.argmax(), (2, 2))
+            ref[i + a, j + b] += g1[i, j]
+    np.testing.assert_allclose(got[0, 0].numpy(), ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["deconvnet", "guided_backprop"])
+def test_stride_fix_without_strided_layers_equals_plain_method(method):
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=1, padding=1),
+                        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)).eval()
+    x = torch.rand(2, 3, 8, 8)
+    plain = xnb.attribute(net, x, method, target=1, raw=True)  # Captum
+    fixed = xnb.attribute(net, x, method, target=1, raw=True, fix_stride=True)  # xnb's rule engine
+    torch.testing.assert_close(fixed, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_stride_fix_lowers_the_grid_artifact_on_the_shipped_model(flower_model):
+    x = data.flowers(6, seed=777).images
+    for layer, ch in (("relu3", 46), ("relu4", 54)):
+        kw = dict(layer=layer, channel=ch, channel_score="energy", reduce="pos_l2")
+        plain = xnb.attribute(flower_model, x, "deconvnet", **kw)
+        fixed = xnb.attribute(flower_model, x, "deconvnet", fix_stride=True, **kw)
+        live = plain.flatten(1).amax(1) > 0
+        assert (M.grid_energy(fixed[live], 8) < M.grid_energy(plain[live], 8)).all()
+
+
+def test_stride_one_size_eq3(flower_model):
+    assert M.stride_one_size(flower_model, "pool1") == (63, 63)
+    assert M.stride_one_size(flower_model, "conv3") == (16, 16)
+
+
+def test_grid_energy_closed_forms():
+    i = torch.arange(16)
+    checker = ((i[:, None] + i[None, :]) % 2).float()
+    assert float(M.grid_energy(checker, 2)) == pytest.approx(1.0)
+    smooth = torch.exp(-((i[:, None] - 8.0) ** 2 + (i[None, :] - 8.0) ** 2) / 40)
+    assert float(M.grid_energy(smooth, 2)) < 1e-3
+
+
+# --------------------------------------------------------------------------- explanations, interpretation
+
+
+def test_explain_combines_minmax_maps_by_max(flower_model, flower_fit, flower_selector):
+    d, X, idx = flower_fit
+    sel = flower_selector
+    x = data.flowers(3, seed=11).images
+    before = snapshot(flower_model)
+    e = M.explain(flower_model, x, sel, top_k=3)
+    assert_unchanged(flower_model, before)
+    assert e.heatmap.shape == (3, 64, 64) and e.maps.shape == (3, 3, 64, 64)
+    torch.testing.assert_close(e.heatmap, e.maps.amax(1))
+    Xi, _ = M.channel_responses(flower_model, x, idx.layers)
+    for i, fs in enumerate(e.features):
+        r = Xi[i].double().numpy() * sel.coef_[:, int(e.predicted[i])]
+        top = np.sort(r[r > 0])[::-1][:3]
+        np.testing.assert_allclose([f[2] for f in fs], top, rtol=1e-6)
+        for k, (layer, ch, _) in enumerate(fs):
+            ref = xnb.attribute(flower_model, x[i:i + 1], "guided_backprop", layer=layer, channel=ch,
+                                channel_score="energy", reduce="pos_l2", fix_stride=True)[0]
+            ref = (ref - ref.min()) / (ref.max() - ref.min())
+            torch.testing.assert_close(e.maps[i, k], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_receptive_field_matches_gradient_support():
+    net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.AvgPool2d(2), nn.Conv2d(1, 1, 3, stride=2, padding=1),
+                        nn.Conv2d(1, 1, 3, padding=1)).eval()
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Conv2d):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+    size, jump, start = M.receptive_field(net, "3")
+    x = torch.ones(1, 1, 64, 64, requires_grad=True)
+    out = net(x)
+    h = w = 4
+    (g,) = torch.autograd.grad(out[0, 0, h, w], x)
+    rows = torch.nonzero(g[0, 0].abs().sum(1)).flatten()
+    assert rows.max() - rows.min() + 1 == size
+    assert (rows.max() + rows.min() + 1) / 2 == pytest.approx(start + h * jump)
+
+
+def test_average_patches_shape_and_order(flower_model):
+    d = data.flowers(40, seed=5)
+    mean, order = M.average_patches(flower_model, d, ("conv3", 3), top=10)
+    size = M.receptive_field(flower_model, "conv3")[0]
+    assert mean.shape == (3, size, size) and len(order) == 10
+    mean_fc, _ = M.average_patches(flower_model, d, ("fc6", 0), top=5)
+    assert mean_fc.shape == (3, 64, 64)
+
+
+# --------------------------------------------------------------------------- claims (robust ones)
+
+
+def test_ablating_selected_features_drops_accuracy_more_than_random(flower_model):
+    fit = data.flowers(400, seed=3)
+    test = data.flowers(150, seed=777)
+    res = M.ablation_study(flower_model, fit, test, mu=5.0, n_random=5, seed=0, sets="All")
+    # vs the mean of the draws: single random draws have heavy tails (one that hits a crucial channel
+    # can be as bad); over 3 fit seeds on 600 images All stayed below the random mean on both variants
+    assert res["All"]["accuracy"] < np.mean(res["All"]["random"])
+    assert res["All"]["accuracy"] < res["original"]
+
+
+@pytest.mark.parametrize("seed", [3])
+def test_iou_area_ours_beats_upsampled_activations_on_double(seed):
+    """Fig. 8's ordering where it held on every seed we tried (flowers-double); on flowers-single the
+    upsampled activation maps score higher (reported in the notebook, not asserted)."""
+    model = models.load("flowers-double")
+    fit = data.flowers(300, variant="double", seed=seed)
+    X, idx = M.channel_responses(model, fit)
+    sel = M.MuLasso(mu=5.0, tol=1e-4).fit(X, fit.labels, idx)
+    res = M.flower_benchmark(model, data.flowers(36, variant="double", seed=900 + seed), sel,
+                             methods=["upsampled activations", "ours (stride fix)"])
+    assert res["ours (stride fix)"]["auc"] > res["upsampled activations"]["auc"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input(flower_model):
+    X = np.random.default_rng(0).random((20, 8))
+    y = np.arange(20) % 4
+    with pytest.raises(ValueError, match="mu"):
+        M.MuLasso(mu=0).fit(X, y)
+    with pytest.raises(ValueError, match="mu"):
+        M.MuLasso(mu=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="labels"):
+        M.MuLasso().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="no examples"):
+        M.MuLasso().fit(X, np.where(y == 2, 3, y))
+    Xn = X.copy()
+    Xn[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        M.MuLasso().fit(Xn, y)
+    with pytest.raises(ValueError, match="valid layers"):
+        M.channel_responses(flower_model, data.flowers(2).images, layers=["conv9"])
+    with pytest.raises(ValueError, match="not fitted"):
+        M.MuLasso().relevant_features(0)
+    with pytest.raises(ValueError, match="feature_index"):
+        M.MuLasso().fit(X, y).relevant_features(0)
+
+
+def test_exercises_checked_from_the_library(capsys):
+    from xnb.exercises import check
+
+    assert check("mulasso.2", (63, 63)) and check("mulasso.3", 16)
+    assert not check("mulasso.2", (32, 32))
+
+
+def test_explorer_threshold_costs_no_backward(flower_model, flower_fit):
+    d, X, idx = flower_fit
+    ex = M.MuLassoExplorer(flower_model, X, d.labels, idx, data.flowers(4, seed=777), mu=5.0)
+    assert ex.errors.message == ""
+    n0 = ex.n_backward
+    ex.threshold.value = 0.2
+    assert ex.n_backward == n0 and "IoU" in ex.status.value
+    ex.fix.value = False  # new maps: at most top-k backward passes
+    assert ex.n_backward - n0 <= ex.top_k.value
+    ex.layer.value = "conv part only"
+    ex.image.value = 3
+    assert ex.errors.message == ""
+    before = snapshot(flower_model)
+    ex.mu.value = 4.0
+    assert_unchanged(flower_model, before)
+    assert str(ex.fit(4.0).n_selected_) in ex.status.value

@@ -1,0 +1,1091 @@
+"""SRAE: embed a network layer into a few faithful x-features (the "explanation module").
+
+Paper: *Embedding Deep Networks into Visual Explanations* (ICLR 2018 submission). An explanation module
+maps a layer's output Z (e.g. fc6) to a low-dimensional x-layer E = E_θ(Z) from which a linear head
+reproduces one output of the network, ŷ = vᵀE (+ b), the pre-softmax logit of one class (one-vs-all).
+The *sparse reconstruction autoencoder* (SRAE) adds a decoder E → Ẑ and asks it to reconstruct only a
+few dimensions of Z (eq. 4)::
+
+    min  1/M Σ_i ‖vᵀE_θ(Z_i) − y_i‖²  +  β · 1/S_z Σ_k log(1 + q·Q_k)  +  λ‖W‖²,
+         Q_k = 1/M Σ_i (Ẑ_ik − Z_ik)²                                            (eqs. 2–4)
+
+Here:
+
+* :class:`SRAE` and the baselines of Table 1 — :class:`NN` (faithfulness only), :class:`SAE`
+  (faithfulness + full reconstruction), :class:`CAE` (reconstruction only, head fitted afterwards) and
+  :class:`Lasso` (a few dimensions of Z selected directly) — scikit-learn style
+  (``fit``/``transform``/``predict``/``contributions``);
+* :func:`features` extracts Z (and optionally the logits) from any model and layer, batched;
+* :func:`heatmaps` visualises x-features (§2.4): contrastive excitation backprop (c-MWP) from each
+  x-feature through the encoder and the model, each map normalised per x-feature per image;
+* the metrics of §4.1: :func:`faithfulness` (F_reg, F_cls), :func:`orthogonality` (O1, O2),
+  :func:`locality` (Appendix Algorithm 1) and :func:`masking_accuracy` (Table 3);
+* :class:`SRAEExplorer`, the live view of the notebook ``01_srae``.
+
+Implementation choices (see the docstrings): Z is standardised per dimension inside ``fit`` (so that q
+and β mean the same on any layer; the scales are folded back into the returned modules) and y is only
+centred (its units set the weight of faithfulness against β, as in eq. 4; ``scale_y=True`` divides it
+by its std, which on our over-confident model makes faithfulness too weak: F_cls 0.84–1.0 vs 1.0),
+the head has an intercept b, x-features pass a ReLU (E ≥ 0, as in the authors' code).
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import numbers
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._check import check_choice, check_float, check_int, check_images, model_device, resolve_device
+from .exercises import Exercise
+from .layers import get_layer
+
+__all__ = ["SRAE", "NN", "SAE", "CAE", "Lasso", "features", "XFeatureModel", "heatmaps", "class_heatmaps",
+           "unit_heatmaps", "faithfulness", "orthogonality", "locality", "part_weights", "masking_accuracy",
+           "mask_images", "kept_fraction", "sparse_reconstruction_penalty", "evaluate", "SRAEExplorer", "EXERCISES", "METHODS"]
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _as_2d(Z, name="Z") -> torch.Tensor:
+    if isinstance(Z, np.ndarray):
+        Z = torch.from_numpy(np.ascontiguousarray(Z))
+    if not isinstance(Z, torch.Tensor):
+        raise TypeError(f"{name}: expected a tensor or array [N, D], got {type(Z).__name__}")
+    if Z.ndim != 2:
+        raise ValueError(f"{name}: expected shape [N, D], got {tuple(Z.shape)}")
+    if Z.shape[0] == 0 or Z.shape[1] == 0:
+        raise ValueError(f"{name}: empty ({tuple(Z.shape)})")
+    Z = Z.detach().to("cpu", torch.float32)
+    if not torch.isfinite(Z).all():
+        raise ValueError(f"{name}: contains NaN or inf values")
+    return Z
+
+
+def _as_1d(y, n, name="y", dtype=torch.float32) -> torch.Tensor:
+    if isinstance(y, np.ndarray):
+        y = torch.from_numpy(np.ascontiguousarray(y))
+    if isinstance(y, (list, tuple)):
+        y = torch.as_tensor(y)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name}: expected a tensor or array [N], got {type(y).__name__}")
+    y = y.detach().cpu().reshape(-1) if y.ndim == 2 and 1 in y.shape else y.detach().cpu()
+    if y.ndim != 1:
+        raise ValueError(f"{name}: expected shape [N], got {tuple(y.shape)}")
+    if y.shape[0] != n:
+        raise ValueError(f"{name}: has {y.shape[0]} entries but Z has {n} rows (one per image)")
+    y = y.to(dtype)
+    if dtype.is_floating_point and not torch.isfinite(y).all():
+        raise ValueError(f"{name}: contains NaN or inf values")
+    return y
+
+
+def _check_fitted(est):
+    if not hasattr(est, "head_"):
+        raise RuntimeError(f"{type(est).__name__}: not fitted yet; call fit(Z, y) first")
+
+
+def sparse_reconstruction_penalty(Q, q: float = 100.0) -> torch.Tensor:
+    """Eq. (3): Sparsity(Q) = 1/S_z Σ_k log(1 + q·Q_k), Q_k the mean squared reconstruction error of
+    dimension k. Grows like q·Q_k near 0 and only logarithmically for large Q_k, so a few dimensions can
+    stay unreconstructed at little cost."""
+    Q = torch.as_tensor(Q, dtype=torch.float32)
+    q = check_float(q, "q", low=0.0, low_open=True)
+    return torch.log1p(q * Q).mean()
+
+
+# --------------------------------------------------------------------------- estimators
+
+
+def _mlp(sizes: Sequence[int], dropout: float, last_relu: bool) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for j, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        mods.append(nn.Linear(a, b))
+        last = j == len(sizes) - 2
+        if not last or last_relu:
+            mods.append(nn.ReLU())
+        if j == 0 and dropout > 0 and not last:
+            mods.append(nn.Dropout(dropout))
+    return nn.Sequential(*mods)
+
+
+class _Embedding:
+    """Shared machinery of the neural explanation modules (SRAE, NN, SAE, CAE).
+
+    ``_faith``: weight of the faithfulness term; ``_recon``: "sparse" (eq. 3), "full" (mean Q_k) or None.
+    """
+
+    _faith = True
+    _recon: str | None = "sparse"
+
+    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 10.0,
+                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 1e-3,
+                 batch_size: int = 50, lr_step: int = 40, dropout: float = 0.02,
+                 positive_weight="balanced", retune: bool = False, reconstructed_r2: float = 0.5,
+                 scale_y: bool = False, seed: int = 0, device=None, progress: bool = True):
+        self.n_concepts = n_concepts
+        self.hidden = hidden
+        self.beta = beta
+        self.q = q
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.lr_step = lr_step
+        self.dropout = dropout
+        self.positive_weight = positive_weight
+        self.retune = retune
+        self.reconstructed_r2 = reconstructed_r2
+        self.scale_y = scale_y
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    # sklearn-style repr / params
+    def get_params(self, deep=True) -> dict:
+        import inspect
+        return {k: getattr(self, k) for k in inspect.signature(_Embedding.__init__).parameters if k != "self"}
+
+    def set_params(self, **params):
+        valid = self.get_params()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"{k}: unknown parameter of {type(self).__name__}; valid: {', '.join(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n_concepts={self.n_concepts}, hidden={tuple(self.hidden)}, " \
+               f"beta={self.beta}, q={self.q})"
+
+    def _checked(self):
+        n = check_int(self.n_concepts, "n_concepts", minimum=1)
+        hidden = tuple(self.hidden) if isinstance(self.hidden, (list, tuple)) else None
+        if not hidden:
+            raise ValueError(f"hidden: expected a non-empty tuple of layer widths, got {self.hidden!r}")
+        hidden = tuple(check_int(h, "hidden", minimum=1) for h in hidden)
+        check_float(self.beta, "beta", low=0.0)
+        check_float(self.q, "q", low=0.0, low_open=True)
+        check_float(self.weight_decay, "weight_decay", low=0.0)
+        check_int(self.epochs, "epochs", minimum=1)
+        check_float(self.lr, "lr", low=0.0, low_open=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.lr_step, "lr_step", minimum=1)
+        check_float(self.dropout, "dropout", low=0.0, high=1.0, high_open=True)
+        check_float(self.reconstructed_r2, "reconstructed_r2", low=0.0, high=1.0)
+        if not (self.positive_weight in ("balanced", None) or isinstance(self.positive_weight, numbers.Real)):
+            raise ValueError(f"positive_weight: expected 'balanced', None or a number, got {self.positive_weight!r}")
+        return n, hidden
+
+    def _weights(self, y, positive):
+        if positive is None:
+            positive = y > 0
+        else:
+            positive = _as_1d(positive, len(y), "positive", torch.bool)
+        w = torch.ones(len(y))
+        pw = self.positive_weight
+        n_pos = int(positive.sum())
+        if pw == "balanced" and 0 < n_pos < len(y):
+            w[positive] = (len(y) - n_pos) / n_pos  # positives weigh as much as all negatives together
+        elif isinstance(pw, numbers.Real) and not isinstance(pw, bool):
+            w[positive] = float(check_float(pw, "positive_weight", low=0.0, low_open=True))
+        return w, positive
+
+    # -- fitting
+    def fit(self, Z, y, positive=None, callback: Callable[[int, float], None] | None = None):
+        """Fit on features Z [N, D] and the explained output y [N] (a class's pre-softmax logit).
+
+        ``positive`` (bool [N], default ``y > 0``): the images of the explained class; with
+        ``positive_weight="balanced"`` they are up-weighted in the faithfulness term so that they weigh as
+        much as all negatives (the paper up-weights positives "to avoid imbalance").
+        ``callback(epoch, loss)`` is called after every epoch (the notebook's Train button uses it).
+        With ``retune=True``, the authors' automatic re-tuning: while fewer than two x-features contribute
+        positively on average over the positives, or the second contributes < 30 % of the first,
+        β × 1.2 and refit (at most 5 rounds).
+        """
+        n, hidden = self._checked()
+        Z = _as_2d(Z)
+        y = _as_1d(y, Z.shape[0])
+        w, positive = self._weights(y, positive)
+        self.beta_ = float(self.beta)
+        self.retune_history_ = []
+        for round_ in range(6 if self.retune else 1):
+            self._fit_once(Z, y, w, n, hidden, self.beta_, callback)
+            c = self.contributions(Z[positive] if positive.any() else Z).mean(0)
+            top = torch.sort(c, descending=True).values
+            n_pos = int((c > 0).sum())
+            self.retune_history_.append((self.beta_, n_pos))
+            if not self.retune or self._recon != "sparse":
+                break
+            ok = n_pos >= 2 and (len(top) < 2 or top[1] >= 0.3 * top[0])
+            if ok or round_ == 5:
+                break
+            self.beta_ *= 1.2
+        return self
+
+    def _fit_once(self, Z, y, w, n, hidden, beta, callback):
+        from tqdm.auto import tqdm
+
+        device = resolve_device(self.device)
+        g = torch.Generator().manual_seed(int(self.seed))
+        torch_state = torch.random.get_rng_state()
+        torch.manual_seed(int(self.seed))  # init and dropout reproducible
+        threads = torch.get_num_threads()
+        if device.type == "cpu" and Z.shape[1] * hidden[0] <= 1 << 20:
+            torch.set_num_threads(1)  # small matrices: thread hand-offs cost more than they save (~3x)
+        try:
+            d = Z.shape[1]
+            self.n_features_in_ = d
+            self.z_mean_ = Z.mean(0)
+            s = Z.std(0)
+            self.z_scale_ = torch.where(s > 1e-8, s, torch.ones_like(s))
+            self.y_mean_ = float(y.mean())
+            self.y_scale_ = float(y.std().clamp(min=1e-8)) if self.scale_y else 1.0
+            zs = (Z / self.z_scale_).to(device)                    # encoder input: scaled, not centred (≥ 0 stays ≥ 0)
+            zc = ((Z - self.z_mean_) / self.z_scale_).to(device)   # reconstruction target: standardised
+            ys = ((y - self.y_mean_) / self.y_scale_).to(device)
+            wd = w.to(device)
+            enc = _mlp((d, *hidden, n), self.dropout, last_relu=True).to(device)
+            head = nn.Linear(n, 1).to(device)
+            dec = _mlp((n, *hidden[::-1], d), 0.0, last_relu=False).to(device)
+            params = list(enc.parameters()) + list(dec.parameters())
+            if self._faith:
+                params += list(head.parameters())
+            weights = [p for p in params if p.ndim > 1]
+            biases = [p for p in params if p.ndim <= 1]
+            opt = torch.optim.Adam([{"params": weights, "weight_decay": float(self.weight_decay)},
+                                    {"params": biases, "weight_decay": 0.0}], lr=float(self.lr))  # no decay on biases
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(self.lr_step), gamma=0.1)
+            N, bs = zs.shape[0], int(self.batch_size)
+            history = []
+            bar = tqdm(range(int(self.epochs)), desc=type(self).__name__, disable=not self.progress)
+            for epoch in bar:
+                enc.train(); dec.train()
+                perm = torch.randperm(N, generator=g).to(device)
+                total, count = 0.0, 0
+                for i in range(0, N, bs):
+                    idx = perm[i:i + bs]
+                    e = enc(zs[idx])
+                    loss = torch.zeros((), device=device)
+                    if self._faith:
+                        r = head(e)[:, 0] - ys[idx]
+                        loss = loss + (wd[idx] * r * r).sum() / wd[idx].sum()
+                    if self._recon is not None:
+                        Q = ((dec(e) - zc[idx]) ** 2).mean(0)      # Q_k: batch mean per dimension of Z
+                        if self._recon == "sparse":
+                            loss = loss + beta * torch.log1p(float(self.q) * Q).mean()
+                        else:
+                            loss = loss + beta * Q.mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                    count += len(idx)
+                sched.step()
+                history.append(total / count)
+                bar.set_postfix(loss=f"{history[-1]:.4f}")
+                if callback is not None:
+                    callback(epoch, history[-1])
+            bar.close()
+            enc.eval(); dec.eval()
+            with torch.no_grad():
+                e = enc(zs)
+                if not self._faith:  # CAE: the linear head is fitted afterwards (weighted least squares)
+                    A = torch.cat([e, torch.ones(len(e), 1, device=device)], 1)
+                    sw = wd.sqrt()[:, None]
+                    sol = torch.linalg.lstsq((A * sw).cpu().double(), (ys[:, None] * sw).cpu().double()).solution
+                    head.weight.copy_(sol[:n, 0].float()[None].to(device))
+                    head.bias.copy_(sol[n:, 0].float().to(device))
+                self.reconstruction_error_ = ((dec(e) - zc) ** 2).mean(0).cpu()  # Q_k, standardised units
+            self.loss_history_ = history
+            # fold the scalings into the public modules: encoder_ takes raw Z, head_ returns raw ŷ
+            self.encoder_ = copy.deepcopy(enc).cpu().eval()
+            with torch.no_grad():
+                self.encoder_[0].weight.div_(self.z_scale_[None])
+            self.head_ = copy.deepcopy(head).cpu().eval()
+            with torch.no_grad():
+                self.head_.weight.mul_(self.y_scale_)
+                self.head_.bias.mul_(self.y_scale_).add_(self.y_mean_)
+            self.decoder_ = copy.deepcopy(dec).cpu().eval()  # standardised units: Ẑ = decoder_(E)·scale + mean
+            var_ok = Z.std(0) > 1e-8
+            self.reconstructed_dims_ = torch.nonzero(
+                var_ok & (self.reconstruction_error_ <= 1.0 - float(self.reconstructed_r2))).flatten().numpy()
+        finally:
+            torch.set_num_threads(threads)
+            torch.random.set_rng_state(torch_state)
+
+    # -- inference
+    def transform(self, Z) -> torch.Tensor:
+        """The x-features E [N, n] (≥ 0)."""
+        _check_fitted(self)
+        Z = _as_2d(Z)
+        if Z.shape[1] != self.n_features_in_:
+            raise ValueError(f"Z: has {Z.shape[1]} dimensions, the module was fitted on {self.n_features_in_}")
+        with torch.no_grad():
+            return self.encoder_(Z)
+
+    def predict(self, Z) -> torch.Tensor:
+        """ŷ = vᵀE + b [N]."""
+        with torch.no_grad():
+            return self.head_(self.transform(Z))[:, 0]
+
+    def contributions(self, Z) -> torch.Tensor:
+        """vᵢEᵢ per x-feature [N, n] (their sum plus the intercept is ŷ)."""
+        _check_fitted(self)
+        return self.transform(Z) * self.head_.weight[0].detach()
+
+    @property
+    def coef_(self) -> torch.Tensor:
+        _check_fitted(self)
+        return self.head_.weight[0].detach().clone()
+
+    @property
+    def intercept_(self) -> float:
+        _check_fitted(self)
+        return float(self.head_.bias.detach())
+
+    def reconstruct(self, Z) -> torch.Tensor:
+        """Ẑ in Z's units [N, D]."""
+        with torch.no_grad():
+            return self.decoder_(self.transform(Z)) * self.z_scale_ + self.z_mean_
+
+    def explanation_module(self) -> nn.Module:
+        """The encoder (raw Z → E) that :class:`XFeatureModel` attaches to the network."""
+        _check_fitted(self)
+        return self.encoder_
+
+
+class SRAE(_Embedding):
+    """Sparse reconstruction autoencoder (eq. 4): faithfulness + β · mean_k log(1 + q·Q_k) + L2.
+
+    Parameters (paper / authors' code defaults)
+    ----------
+    n_concepts : number of x-features n (5).
+    hidden : encoder widths Z → hidden → n ((800, 100)); the decoder mirrors them.
+    beta, q : weight and sharpness of the sparse reconstruction term (10, 100).
+    weight_decay : the λ L2 term on weights, not biases (1e-4).
+    epochs, lr, batch_size, lr_step : Adam, lr × 0.1 every ``lr_step`` epochs, batches of 50.
+    dropout : after the first encoder layer (0.02).
+    positive_weight : "balanced" (positives weigh as much as all negatives), None, or a factor.
+    retune : the authors' automatic re-tuning of β (× 1.2 while < 2 x-features contribute).
+    scale_y : divide y by its std too (default False: y keeps its units, as in eq. 4; only centred).
+    reconstructed_r2 : a dimension k of Z counts as reconstructed (``reconstructed_dims_``) when its
+        standardised error Q_k ≤ 1 − r² (0.5: at least half its variance explained).
+    seed, device, progress : reproducibility, CPU/GPU, tqdm bar.
+
+    Learned: ``encoder_``, ``head_`` (``coef_`` v, ``intercept_`` b), ``decoder_``, ``loss_history_``,
+    ``reconstruction_error_`` (Q_k), ``reconstructed_dims_``, ``beta_`` (after re-tuning).
+    Z is standardised inside (per dimension; y only centred); the returned modules work on raw Z and y.
+    """
+
+    _faith, _recon = True, "sparse"
+
+
+class NN(_Embedding):
+    """Baseline "NN": the same encoder and head trained for faithfulness only (β unused)."""
+
+    _faith, _recon = True, None
+
+
+class SAE(_Embedding):
+    """Baseline "SAE": faithfulness + β · mean_k Q_k (a conventional, full reconstruction)."""
+
+    _faith, _recon = True, "full"
+
+    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0, **kw):
+        super().__init__(n_concepts=n_concepts, hidden=hidden, beta=beta, **kw)
+
+
+class CAE(_Embedding):
+    """Baseline "CAE": a classic autoencoder (reconstruction only, mean_k Q_k); the linear head is fitted
+    afterwards by weighted least squares on E."""
+
+    _faith, _recon = False, "full"
+
+    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0, **kw):
+        super().__init__(n_concepts=n_concepts, hidden=hidden, beta=beta, **kw)
+
+
+class _Select(nn.Linear):
+    """Z → Z[:, dims] as a linear layer without bias (so excitation backprop can start from it)."""
+
+    def __init__(self, d: int, dims: Sequence[int]):
+        super().__init__(d, len(dims), bias=False)
+        with torch.no_grad():
+            self.weight.zero_()
+            for j, k in enumerate(dims):
+                self.weight[j, int(k)] = 1.0
+        self.requires_grad_(False)
+
+
+class Lasso:
+    """Baseline "Lasso": select a few dimensions of Z directly (scikit-learn's Lasso on standardised Z),
+    ŷ = vᵀZ_S + b. With ``alpha=None`` the smallest α on the Lasso path that keeps at most
+    ``n_concepts`` dimensions is used. Same interface as :class:`SRAE` (x-features are Z's selected
+    dimensions)."""
+
+    def __init__(self, n_concepts: int = 5, alpha: float | None = None, positive_weight="balanced", seed: int = 0):
+        self.n_concepts = n_concepts
+        self.alpha = alpha
+        self.positive_weight = positive_weight
+        self.seed = seed
+
+    def __repr__(self):
+        return f"Lasso(n_concepts={self.n_concepts}, alpha={self.alpha})"
+
+    def fit(self, Z, y, positive=None, callback=None):
+        from sklearn.linear_model import Lasso as _SkLasso, lasso_path
+
+        n = check_int(self.n_concepts, "n_concepts", minimum=1)
+        Z = _as_2d(Z)
+        y = _as_1d(y, Z.shape[0])
+        w, _ = _Embedding._weights(self, y, positive)
+        Zn, yn, wn = Z.double().numpy(), y.double().numpy(), (w / w.mean()).double().numpy()
+        mu = (wn[:, None] * Zn).sum(0) / wn.sum()
+        s = Zn.std(0)
+        s[s < 1e-8] = 1.0
+        X = (Zn - mu) / s
+        ym = (wn * yn).sum() / wn.sum()
+        sw = np.sqrt(wn)[:, None]
+        if self.alpha is None:
+            alphas, coefs, _ = lasso_path(X * sw, (yn - ym) * sw[:, 0], alphas=60)
+            nnz = (np.abs(coefs) > 0).sum(0)
+            ok = np.nonzero(nnz <= n)[0]
+            alpha = float(alphas[ok[-1]])
+        else:
+            alpha = check_float(self.alpha, "alpha", low=0.0, low_open=True)
+        sk = _SkLasso(alpha=alpha, max_iter=5000).fit(X, yn, sample_weight=wn)
+        coef = sk.coef_ / s
+        sel = np.nonzero(np.abs(sk.coef_) > 0)[0]
+        if len(sel) > n:
+            sel = sel[np.argsort(-np.abs(sk.coef_[sel]))[:n]]
+        if len(sel) == 0:  # α too large: keep the dimension most correlated with y
+            sel = np.array([int(np.argmax(np.abs(X.T @ (yn - ym))))])
+        self.alpha_ = alpha
+        self.selected_ = np.sort(sel)
+        self.reconstructed_dims_ = self.selected_  # Lasso "keeps" exactly its selected dimensions
+        self.n_features_in_ = Z.shape[1]
+        self.encoder_ = _Select(Z.shape[1], self.selected_)
+        self.head_ = nn.Linear(len(self.selected_), 1)
+        with torch.no_grad():
+            self.head_.weight.copy_(torch.as_tensor(coef[self.selected_], dtype=torch.float32)[None])
+            self.head_.bias.fill_(float(sk.intercept_ - (coef * mu).sum()))
+        self.head_.requires_grad_(False)
+        self.loss_history_ = []
+        return self
+
+    transform = _Embedding.transform
+    predict = _Embedding.predict
+    contributions = _Embedding.contributions
+    explanation_module = _Embedding.explanation_module
+    coef_ = _Embedding.coef_
+    intercept_ = _Embedding.intercept_
+
+
+#: the methods of Table 1, by name
+METHODS = {"SRAE": SRAE, "NN": NN, "SAE": SAE, "CAE": CAE, "Lasso": Lasso}
+
+
+# --------------------------------------------------------------------------- features of a layer
+
+
+class _Stop(Exception):
+    pass
+
+
+def _iter_batches(data, batch_size):
+    """Yields image batches [B,C,H,W] from an ImageSet, a tensor, or an iterable of batches / (x, y)."""
+    if hasattr(data, "images") and isinstance(data.images, torch.Tensor):
+        data = data.images
+    if isinstance(data, torch.Tensor):
+        data = check_images(data, "data")
+        for i in range(0, len(data), batch_size):
+            yield data[i:i + batch_size]
+        return
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
+        data = torch.utils.data.DataLoader(data, batch_size=batch_size)
+    try:
+        it = iter(data)
+    except TypeError:
+        raise TypeError("data: expected an xnb ImageSet, images [N,C,H,W], a Dataset or an iterable of "
+                        f"batches, got {type(data).__name__}") from None
+    for b in it:
+        if isinstance(b, (list, tuple)):
+            b = b[0]
+        yield check_images(b, "data")
+
+
+def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=None,
+             return_output: bool = False, progress: bool = False):
+    """Z: the output of ``layer`` for every image of ``data``, flattened to [N, D] (CPU, float32),
+    computed in batches (streaming: only Z is kept). ``return_output=True`` also returns the model's
+    outputs [N, C] (the logits y) from the same forward passes; otherwise the forward stops at the layer.
+    ``data``: an xnb ImageSet, images [N,C,H,W], a torch Dataset or an iterable of batches."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    name, module = get_layer(model, layer)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    dev = model_device(model) if device is None else resolve_device(device)
+    if device is not None and dev != model_device(model):
+        raise ValueError(f"device: the model is on {model_device(model)}; move it there first or omit device=")
+    from tqdm.auto import tqdm
+
+    zs, outs = [], []
+    held = {}
+
+    def hook(mod, inp, out):
+        held["z"] = out.detach()
+        if not return_output:
+            raise _Stop
+
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    h = module.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            for xb in tqdm(_iter_batches(data, batch_size), desc=f"features {name}", disable=not progress):
+                try:
+                    o = model(xb.to(dev))
+                    outs.append(o.detach().float().cpu())
+                except _Stop:
+                    pass
+                if "z" not in held:
+                    raise ValueError(f"layer: {name!r} is not called in the model's forward pass")
+                zs.append(held.pop("z").flatten(1).float().cpu())
+    finally:
+        h.remove()
+        for m, mode in modes:
+            m.training = mode
+    if not zs:
+        raise ValueError("data: no images")
+    Z = torch.cat(zs)
+    return (Z, torch.cat(outs)) if return_output else Z
+
+
+class XFeatureModel(nn.Module):
+    """The network up to ``layer``, then the explanation module: output E [N, n].
+
+    The network is shared, not copied, and never changed: it runs up to ``layer`` (a forward hook stops
+    it there, so later layers do not run) and the layer's output, flattened, goes through ``encoder``.
+    """
+
+    def __init__(self, model: nn.Module, layer: str, encoder: nn.Module):
+        super().__init__()
+        self.layer_name, _ = get_layer(model, layer)
+        self.model = model
+        self.encoder = encoder
+
+    def forward(self, x):
+        held = {}
+        module = get_layer(self.model, self.layer_name)[1]
+
+        def hook(mod, inp, out):
+            held["z"] = out
+            raise _Stop
+
+        h = module.register_forward_hook(hook)
+        try:
+            self.model(x)
+        except _Stop:
+            pass
+        finally:
+            h.remove()
+        if "z" not in held:
+            raise ValueError(f"layer: {self.layer_name!r} is not called in the model's forward pass")
+        return self.encoder(held["z"].flatten(1))
+
+    def _leaves(self):
+        return [(n, m) for n, m in self.encoder.named_modules() if not any(True for _ in m.children())]
+
+    def classifier_layer(self) -> str:
+        """Name of the encoder's last linear layer (the c-EB classifier layer)."""
+        names = [n for n, m in self._leaves() if isinstance(m, nn.Linear)]
+        if not names:
+            raise ValueError("encoder: has no linear layer to start contrastive excitation backprop from")
+        return f"encoder.{names[-1]}" if names[-1] else "encoder"
+
+    def contrast_layer(self) -> str:
+        """The input of the encoder's last linear layer: the module before it, or the network's layer."""
+        leaves = self._leaves()
+        last = max(i for i, (n, m) in enumerate(leaves) if isinstance(m, nn.Linear))
+        for j in range(last - 1, -1, -1):
+            if not isinstance(leaves[j][1], (nn.Dropout, nn.Identity)):
+                return f"encoder.{leaves[j][0]}"
+        return f"model.{self.layer_name}"
+
+
+def _normalise_maps(h: torch.Tensor) -> torch.Tensor:
+    """Each map divided by its maximum (all-zero maps stay zero)."""
+    m = h.flatten(-2).amax(-1).clamp(min=0)[..., None, None]
+    return torch.where(m > 0, h.clamp(min=0) / m.clamp(min=1e-30), torch.zeros_like(h))
+
+
+def heatmaps(estimator, model: nn.Module, layer: str, images, saliency_layer: str | None = None,
+             method: str = "contrastive_excitation_backprop", batch_size: int = 256,
+             features_idx: Sequence[int] | None = None) -> torch.Tensor:
+    """x-feature heatmaps (§2.4): c-MWP from each x-feature through the explanation module and the network
+    to the input (or to ``saliency_layer``, resized to the input), each map normalised per x-feature per
+    image (max 1). Returns [N, n, H, W] (``features_idx`` restricts to some x-features).
+
+    The explanation module is attached with :class:`XFeatureModel`; the contrastive pass negates the
+    encoder's last linear layer down to its input (the default contrast layer of the core)."""
+    from .attribution import attribute
+
+    _check_fitted(estimator)
+    images = check_images(images, "images")
+    xm = XFeatureModel(model, layer, estimator.explanation_module().to(model_device(model)))
+    n = len(estimator.coef_)
+    idx = list(range(n)) if features_idx is None else [check_int(i, "features_idx", 0, n - 1) for i in features_idx]
+    k = len(idx)
+    opts = {}
+    if method == "contrastive_excitation_backprop":
+        opts = dict(contrast_layer=xm.contrast_layer(), classifier_layer=xm.classifier_layer())
+    if saliency_layer is not None:
+        opts["saliency_layer"] = f"model.{get_layer(model, saliency_layer)[0]}"
+    per = max(1, batch_size // k)
+    out = []
+    for i in range(0, len(images), per):
+        xb = images[i:i + per]
+        xr = xb.repeat_interleave(k, 0)
+        h = attribute(xm, xr, method, target=idx * len(xb), **opts)
+        out.append(h.reshape(len(xb), k, *h.shape[-2:]).detach().cpu())
+    return _normalise_maps(torch.cat(out))
+
+
+def class_heatmaps(model, images, target, saliency_layer=None, method="contrastive_excitation_backprop",
+                   batch_size: int = 256) -> torch.Tensor:
+    """Reference maps: (contrastive) excitation backprop on the class output y itself [N, H, W], max 1."""
+    from .attribution import attribute
+
+    images = check_images(images, "images")
+    opts = {"saliency_layer": saliency_layer} if saliency_layer else {}
+    out = [attribute(model, images[i:i + batch_size], method, target=target, **opts).detach().cpu()
+           for i in range(0, len(images), batch_size)]
+    return _normalise_maps(torch.cat(out))
+
+
+def unit_heatmaps(model, images, layer, units: Sequence[int], saliency_layer=None, batch_size: int = 64):
+    """Reference maps for dimensions of Z: excitation backprop from each unit of ``layer`` ([N, k, H, W],
+    max 1 per map); one forward and one batched backward per chunk of images."""
+    from .attribution import attribute
+
+    images = check_images(images, "images")
+    opts = {"saliency_layer": saliency_layer} if saliency_layer else {}
+    units = [int(u) for u in units]
+    out = [attribute(model, images[i:i + batch_size], "excitation_backprop", layer=layer, neuron=units,
+                     **opts).detach().cpu() for i in range(0, len(images), batch_size)]
+    return _normalise_maps(torch.cat(out))
+
+
+# --------------------------------------------------------------------------- metrics (§4.1)
+
+
+def faithfulness(y, y_hat, logits=None, target: int | None = None) -> dict:
+    """F_reg = mean |y − ŷ|; F_cls = fraction of images whose predicted class (argmax of the logits) is
+    unchanged when ŷ replaces y (column ``target``) in the logit vector (needs ``logits`` [N, C])."""
+    y = _as_1d(y, len(np.asarray(y)) if not isinstance(y, torch.Tensor) else len(y), "y", torch.float64)
+    y_hat = _as_1d(y_hat, len(y), "y_hat", torch.float64)
+    out = {"F_reg": float((y - y_hat).abs().mean())}
+    if logits is not None:
+        L = _as_2d(logits, "logits").double()
+        if L.shape[0] != len(y):
+            raise ValueError(f"logits: has {L.shape[0]} rows, y has {len(y)}")
+        target = check_int(target, "target", 0, L.shape[1] - 1)
+        L2 = L.clone()
+        L2[:, target] = y_hat
+        out["F_cls"] = float((L2.argmax(1) == L.argmax(1)).double().mean())
+    return out
+
+
+def _maps_4d(h, name="heatmaps") -> torch.Tensor:
+    h = torch.as_tensor(h) if not isinstance(h, torch.Tensor) else h
+    if h.ndim == 3:
+        h = h[:, None]
+    if h.ndim != 4:
+        raise ValueError(f"{name}: expected [N, n, H, W] (or [N, H, W]), got {tuple(h.shape)}")
+    h = h.detach().cpu().double()
+    if not torch.isfinite(h).all():
+        raise ValueError(f"{name}: contains NaN or inf values")
+    return h
+
+
+def orthogonality(heatmaps) -> dict:
+    """O1 = ‖P‖_F − √n and O2 = −log det P (§4.1), P the correlation matrix of the x-features' heatmaps,
+    each x-feature's maps over the dataset treated as one vector. Both are 0 when P = I.
+
+    x-features whose maps are all zero (a dead x-feature: no correlation defined) are left out;
+    ``n_used`` says how many were kept. O2 is +inf when P is singular."""
+    h = _maps_4d(heatmaps)
+    V = h.transpose(0, 1).reshape(h.shape[1], -1)
+    keep = V.std(1) > 0
+    V = V[keep]
+    n = V.shape[0]
+    if n == 0:
+        return {"O1": float("nan"), "O2": float("nan"), "n_used": 0}
+    P = torch.corrcoef(V) if n > 1 else torch.ones(1, 1, dtype=V.dtype)
+    sign, logdet = torch.linalg.slogdet(P)
+    O2 = float(-logdet) if sign > 0 else float("inf")
+    return {"O1": float(torch.linalg.norm(P) - math.sqrt(n)), "O2": O2, "n_used": n, "P": P.numpy()}
+
+
+def part_weights(keypoints, boxes, size) -> torch.Tensor:
+    """Appendix Algorithm 1: P(part p | pixel) for every pixel, [N, P+1, H, W] (last channel: context).
+
+    Inside the object box, pixels go to the Voronoi cell of their nearest part keypoint; within cell G_p,
+    P(p | pixel) = 1 − d/d_max (d the distance to keypoint p, normalised into [0, 1] by the largest
+    distance in G_p); 0 outside G_p. Pixels outside the box go to 'context' with probability 1.
+    ``keypoints`` [N, P, 2] (row, col), ``boxes`` [N, 4] (row0, col0, row1, col1; row1/col1 exclusive),
+    ``size`` (H, W)."""
+    kp = torch.as_tensor(keypoints, dtype=torch.float64)
+    bx = torch.as_tensor(boxes, dtype=torch.float64)
+    if kp.ndim != 3 or kp.shape[-1] != 2:
+        raise ValueError(f"keypoints: expected [N, P, 2] (row, col), got {tuple(kp.shape)}")
+    if bx.shape != (kp.shape[0], 4):
+        raise ValueError(f"boxes: expected [N, 4] matching keypoints' N={kp.shape[0]}, got {tuple(bx.shape)}")
+    H, W = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+    rr, cc = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+    d = ((rr[None, None] - kp[..., 0, None, None]) ** 2 + (cc[None, None] - kp[..., 1, None, None]) ** 2).sqrt()
+    inside = ((rr[None] >= bx[:, 0, None, None]) & (rr[None] < bx[:, 2, None, None])
+              & (cc[None] >= bx[:, 1, None, None]) & (cc[None] < bx[:, 3, None, None]))  # [N,H,W]
+    nearest = d.argmin(1)  # [N,H,W]
+    cell = F.one_hot(nearest, kp.shape[1]).permute(0, 3, 1, 2).bool() & inside[:, None]
+    dmax = torch.where(cell, d, torch.zeros_like(d)).flatten(2).amax(-1)[..., None, None]
+    wgt = torch.where(cell, 1.0 - d / dmax.clamp(min=1e-12), torch.zeros_like(d))
+    context = (~inside).double()[:, None]
+    return torch.cat([wgt, context], 1).float()
+
+
+def locality(heatmaps, keypoints=None, boxes=None, weights=None, return_histogram: bool = False):
+    """Locality per x-feature (§4.1): the entropy H_n = −Σ_p S^n_p log S^n_p (natural log) of its part
+    histogram S^n = mean over images of S^{n,m}, S^{n,m}_p = Σ_ij P(part p | pixel ij) · S_ij with
+    S_ij = c_ij / Σ c the heatmap as a distribution (Appendix Algorithm 1; parts + 'context').
+    0 when an x-feature falls in one part. ``heatmaps`` [N, n, H, W] (or [N, H, W]); give the parts as
+    ``keypoints``/``boxes`` or precomputed ``weights`` from :func:`part_weights`. Images where a map is
+    all zero do not count for that x-feature. Returns H [n] (and the histograms [n, P+1])."""
+    h = _maps_4d(heatmaps).clamp(min=0)
+    if weights is None:
+        if keypoints is None or boxes is None:
+            raise ValueError("keypoints, boxes: give both (or weights= from part_weights)")
+        weights = part_weights(keypoints, boxes, h.shape[-2:])
+    wgt = torch.as_tensor(weights).double()
+    if wgt.shape[0] != h.shape[0] or wgt.shape[-2:] != h.shape[-2:]:
+        raise ValueError(f"weights: shape {tuple(wgt.shape)} does not match heatmaps {tuple(h.shape)}")
+    tot = h.sum((-2, -1), keepdim=True)
+    S = torch.where(tot > 0, h / tot.clamp(min=1e-300), torch.zeros_like(h))
+    per_image = torch.einsum("nkhw,nphw->nkp", S, wgt)         # S^{n,m}
+    valid = (tot[..., 0, 0] > 0).double()                         # [N, n]
+    hist = (per_image * valid[..., None]).sum(0) / valid.sum(0).clamp(min=1)[:, None]
+    p = hist / hist.sum(1, keepdim=True).clamp(min=1e-300)
+    ent = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(1)
+    ent = torch.where(valid.sum(0) > 0, ent, torch.full_like(ent, float("nan")))
+    return (ent.numpy(), p.numpy()) if return_histogram else ent.numpy()
+
+
+def _pooled(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Box-average over s×s blocks, bilinearly brought back to full size (one level of a pyramid)."""
+    H, W = x.shape[-2:]
+    p = F.avg_pool2d(x, s, ceil_mode=True) if s > 1 else x
+    return F.interpolate(p, size=(H, W), mode="bilinear", align_corners=False) if s > 1 else p
+
+
+def _keep_mask(heatmaps, gamma: float) -> torch.Tensor:
+    """Pixels kept at threshold γ %: those with ≥ γ/100 of their map's highest response, any x-feature."""
+    gamma = check_float(gamma, "gamma", low=0.0, high=100.0, low_open=True)
+    h = _maps_4d(heatmaps).float().clamp(min=0)
+    mx = h.flatten(-2).amax(-1)[..., None, None]
+    keep = (h >= gamma / 100.0 * mx) & (mx > 0)
+    return keep.any(1)
+
+
+def kept_fraction(heatmaps, gamma: float) -> float:
+    """Mean fraction of pixels :func:`mask_images` keeps at threshold γ % (a mask that keeps more of the
+    image is an easier test: report it beside the masking accuracy)."""
+    return float(_keep_mask(heatmaps, gamma).double().mean())
+
+
+def mask_images(images, heatmaps, gamma: float, fill: str = "inpaint") -> torch.Tensor:
+    """Keep the pixels with ≥ γ % of the highest response of a heatmap (for [N, n, H, W], of any x-feature's
+    map) and fill the rest (Table 3). ``fill``: "inpaint" (default; normalised convolution on a pyramid —
+    each masked pixel takes the average of the kept pixels around it at the finest of the scales
+    2, 4, ..., 32 px that has some, so no information of the masked region leaks in), "black" (the paper's first step) or "mean" (the mean colour of the kept
+    pixels)."""
+    images = check_images(images, "images")
+    check_choice(fill, "fill", ("inpaint", "black", "mean"))
+    keep = _keep_mask(heatmaps, gamma)
+    if keep.shape[0] != images.shape[0] or keep.shape[-2:] != images.shape[-2:]:
+        raise ValueError(f"heatmaps: shape does not match images {tuple(images.shape)}")
+    k = keep[:, None].to(images.dtype).cpu()
+    x = images.detach().cpu()
+    if fill == "black":
+        return x * k
+    mean = (x * k).sum((2, 3), keepdim=True) / k.sum((2, 3), keepdim=True).clamp(min=1)
+    if fill == "mean":
+        return x * k + mean * (1 - k)
+    out = mean.expand_as(x).clone()
+    filled = torch.zeros_like(k)
+    for s in (2, 4, 8, 16, 32):  # fine scales first; coarser ones fill what is left
+        num = _pooled(x * k, s)
+        den = _pooled(k, s)
+        ok = (den > 1e-3) & (filled == 0)
+        out = torch.where(ok, num / den.clamp(min=1e-3), out)
+        filled = torch.maximum(filled, ok.to(k.dtype))
+    return x * k + out * (1 - k)
+
+
+def masking_accuracy(model, images, heatmaps, labels, gamma: float, fill: str = "inpaint",
+                     batch_size: int = 256) -> float:
+    """Classification accuracy of ``model`` on the images masked by their heatmaps at threshold γ %
+    (:func:`mask_images`), against ``labels`` (Table 3)."""
+    x = mask_images(images, heatmaps, gamma, fill)
+    labels = _as_1d(labels, x.shape[0], "labels", torch.long)
+    dev = model_device(model)
+    with torch.no_grad():
+        pred = torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
+    return float((pred == labels).double().mean())
+
+
+# --------------------------------------------------------------------------- Table 1 in one call
+
+
+def evaluate(estimator, model, layer, images, Z, logits, target: int, positive, keypoints=None, boxes=None,
+             saliency_layer=None, n_eval: int = 40, maps=None) -> dict:
+    """The Table-1 row of one fitted module on a test set: F_reg and F_cls over all images; O1, O2 and
+    locality (mean over x-features with a non-zero map) over the first ``n_eval`` positives, from the
+    x-features' heatmaps (computed here, or given as ``maps``). Also returns the maps used."""
+    positive = _as_1d(positive, Z.shape[0], "positive", torch.bool)
+    y = torch.as_tensor(logits)[:, target]
+    row = faithfulness(y, estimator.predict(Z), logits, target)
+    idx = torch.nonzero(positive).flatten()[: check_int(n_eval, "n_eval", minimum=1)]
+    if maps is None:
+        maps = heatmaps(estimator, model, layer, images[idx], saliency_layer=saliency_layer)
+    row.update({k: v for k, v in orthogonality(maps).items() if k in ("O1", "O2", "n_used")})
+    if keypoints is not None:
+        loc = locality(maps, torch.as_tensor(keypoints)[idx], torch.as_tensor(boxes)[idx])
+        row["locality"] = float(np.nanmean(loc)) if np.isfinite(loc).any() else float("nan")
+    row["maps"] = maps
+    return row
+
+
+# --------------------------------------------------------------------------- the live view
+
+
+@functools.lru_cache(maxsize=None)  # one class object: isinstance() works across accesses
+def _explorer_class():
+    import ipywidgets
+
+    from . import viz
+    from .widgets.base import LRUCache, Panel, Timer, guarded
+
+    class _SRAEExplorer(Panel):
+        """Live view of x-features (Fig. 3) and of masking (Table 3) for one-vs-all explanation modules.
+
+        Parameters
+        ----------
+        model, layer : the network and the layer the modules were fitted on.
+        images : an xnb ImageSet (or images [N,C,H,W] with ``labels=``) shown and used for the masking
+            accuracy (the images of the selected class).
+        estimators : {class index: fitted SRAE (or any baseline)}.
+        train : (Z, logits, labels) to refit with the Train button (β and q sliders); optional.
+        fit_params : keyword arguments of :class:`SRAE` for the Train button (hidden, epochs, ...).
+        saliency_layer : where c-EB is read (resized to the input), e.g. "pool2".
+        n_eval : images of the class used for the masking accuracy.
+
+        Controls: class, x-feature (ranked by mean vᵢEᵢ over the class's images; CSS class
+        ``xnb-primary``), image, γ, β, q, Train. The view shows the x-feature's heatmap on the image
+        (left; a strip below marks which x-feature) and the image masked at γ by all x-features (right).
+        Moving γ only re-masks cached maps; a new image costs one batched c-EB pass (all x-features).
+        """
+
+        def __init__(self, model, layer, images, estimators: dict, train=None, fit_params=None, labels=None,
+                     class_names=None, saliency_layer=None, n_eval: int = 40, gamma: float = 5.0,
+                     fill: str = "inpaint"):
+            if not estimators:
+                raise ValueError("estimators: give at least one fitted module, {class index: estimator}")
+            for est in estimators.values():
+                _check_fitted(est)
+            imgs = images.images if hasattr(images, "images") else images
+            labels = images.labels if labels is None and hasattr(images, "labels") else labels
+            if labels is None:
+                raise ValueError("labels: needed (or give an ImageSet)")
+            self.images = check_images(imgs, "images").detach().cpu()
+            self.labels = _as_1d(labels, len(self.images), "labels", torch.long)
+            self.model, self.layer = model, get_layer(model, layer)[0]
+            self.estimators = dict(estimators)
+            self.train_data = train
+            self.fit_params = dict(fit_params or {})
+            self.saliency_layer = saliency_layer
+            self.n_eval = check_int(n_eval, "n_eval", minimum=1)
+            self.fill = check_choice(fill, "fill", ("inpaint", "black", "mean"))
+            names = class_names or list(getattr(images, "class_names", []) or [])
+            self.class_names = names if names else [str(c) for c in range(int(self.labels.max()) + 1)]
+            self.version = {c: 0 for c in self.estimators}
+            self.maps = LRUCache(maxsize=256)
+            self.acc_cache = LRUCache(maxsize=256)
+            h, w = self.images.shape[-2:]
+            super().__init__(width=4 * 2 * int(w), title="SRAE x-features")
+            c0 = next(iter(self.estimators))
+            n = len(self.estimators[c0].coef_)
+            self.cls = ipywidgets.Dropdown(options=[(self.class_names[c], c) for c in self.estimators], value=c0,
+                                           description="class")
+            self.feature = ipywidgets.IntSlider(0, 0, max(n - 1, 0), description="x-feature")
+            self.feature.add_class("xnb-primary")  # the slider browser tests move
+            self.image = ipywidgets.IntSlider(0, 0, 0, description="image")
+            self.gamma = ipywidgets.FloatSlider(float(check_float(gamma, "gamma", 0.0, 100.0, low_open=True)),
+                                                min=1.0, max=100.0, step=1.0, description="γ (%)")
+            self.beta = ipywidgets.FloatLogSlider(10.0, base=10, min=-1, max=2.5, step=0.1, description="β")
+            self.q = ipywidgets.FloatLogSlider(100.0, base=10, min=0, max=3, step=0.25, description="q")
+            self.train_button = ipywidgets.Button(description="Train", disabled=train is None,
+                                                  tooltip="refit SRAE for this class with β and q")
+            self.add_controls(self.cls, self.feature, self.image, self.gamma, self.beta, self.q, self.train_button)
+            for wdg in (self.feature, self.image, self.gamma):
+                self.observe(wdg)
+            self.observe(self.cls, self._on_class)
+            self.train_button.on_click(lambda _b: guarded(self.errors, self.train)())
+            self._on_class(None)
+
+        # -- cached computations
+        def class_images(self, c=None) -> torch.Tensor:
+            c = self.cls.value if c is None else c
+            return torch.nonzero(self.labels == c).flatten()[: self.n_eval]
+
+        def order(self, c=None) -> np.ndarray:
+            """x-features ranked by mean vᵢEᵢ over the class's images (Fig. 3a order)."""
+            c = self.cls.value if c is None else c
+            idx = self.class_images(c)
+
+            def run():
+                Z = features(self.model, self.layer, self.images[idx])
+                return np.argsort(-self.estimators[c].contributions(Z).mean(0).numpy(), kind="stable")
+            return self.maps.get_or_compute(("order", c, self.version[c]), run)
+
+        def image_maps(self, c, j) -> torch.Tensor:
+            """Heatmaps of all x-features of image j (an index into the whole set): [n, H, W]."""
+            def run():
+                return heatmaps(self.estimators[c], self.model, self.layer, self.images[j:j + 1],
+                                saliency_layer=self.saliency_layer)[0]
+            return self.maps.get_or_compute(("img", c, self.version[c], int(j)), run)
+
+        def class_maps(self, c) -> torch.Tensor:
+            """Heatmaps of all x-features over the class's evaluation images: [m, n, H, W]."""
+            def run():
+                return heatmaps(self.estimators[c], self.model, self.layer, self.images[self.class_images(c)],
+                                saliency_layer=self.saliency_layer)
+            return self.maps.get_or_compute(("cls", c, self.version[c]), run)
+
+        def accuracy(self, c, gamma) -> float:
+            idx = self.class_images(c)
+            return self.acc_cache.get_or_compute(
+                (c, self.version[c], float(gamma)),
+                lambda: masking_accuracy(self.model, self.images[idx], self.class_maps(c), self.labels[idx],
+                                         gamma, self.fill))
+
+        # -- actions
+        def _on_class(self, change):
+            c = self.cls.value
+            m = len(self.class_images(c))
+            self.image.max = max(m - 1, 0)
+            self.image.value = min(self.image.value, self.image.max)
+            n = len(self.estimators[c].coef_)
+            self.feature.max = max(n - 1, 0)
+            self._redraw_timed()
+
+        def train(self):
+            """Refit the selected class's SRAE with the β and q sliders (progress in the status line)."""
+            if self.train_data is None:
+                raise ValueError("train: no training data was given to the explorer")
+            Z, logits, labels = self.train_data
+            c = self.cls.value
+            epochs = int(self.fit_params.get("epochs", 20))
+            params = {**self.fit_params, "beta": float(self.beta.value), "q": float(self.q.value), "progress": False}
+            with Timer() as t:
+                est = SRAE(**params).fit(Z, logits[:, c], positive=torch.as_tensor(labels) == c,
+                                         callback=lambda e, loss: self.set_status(
+                                             f"training SRAE for {self.class_names[c]}: epoch {e + 1}/{epochs}, "
+                                             f"loss {loss:.4f}"))
+            self.estimators[c] = est
+            self.version[c] += 1
+            self._redraw_timed()
+            self.set_status(f"trained in {t.elapsed:.1f} s (β={params['beta']:.3g}, q={params['q']:.3g}) · "
+                            + self.status.value)
+
+        def redraw(self):
+            c = self.cls.value
+            idx = self.class_images(c)
+            if len(idx) == 0:
+                raise ValueError(f"class: no images of class {self.class_names[c]!r} in the explorer's set")
+            j = int(idx[min(self.image.value, len(idx) - 1)])
+            order = self.order(c)
+            r = min(self.feature.value, len(order) - 1)
+            k = int(order[r])
+            maps = self.image_maps(c, j)
+            gamma = float(self.gamma.value)
+            img = self.images[j]
+            left = viz.overlay(img, maps[k].numpy(), alpha=0.55)
+            masked = mask_images(img[None], maps[None], gamma, self.fill)[0]
+            right = (masked.permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+            strip = np.full((4, left.shape[1], 3), 40, np.uint8)
+            n = len(order)
+            for i in range(n):  # which x-feature: a marker strip under the heatmap
+                a, b = i * left.shape[1] // n, (i + 1) * left.shape[1] // n
+                strip[:, a:b - 1] = (255, 255, 255) if i == r else (110, 110, 110)
+            left = np.concatenate([left, strip], 0)
+            right = np.concatenate([right, np.zeros_like(strip)], 0)
+            gap = np.full((left.shape[0], 2, 3), 255, np.uint8)
+            self.view.show_array(np.concatenate([left, gap, right], 1), scale=1)
+            est = self.estimators[c]
+            Z = features(self.model, self.layer, img[None])
+            contrib = est.contributions(Z)[0]
+            acc = self.accuracy(c, gamma)
+            self.set_status(f"{self.class_names[c]} · image {self.image.value} of {len(idx)} (#{j}) · x-feature {k} "
+                            f"(rank {r + 1}/{n}): "
+                            f"vᵢEᵢ = {float(contrib[k]):.2f}, ŷ = {float(est.predict(Z)[0]):.2f} · "
+                            f"masked at γ = {gamma:g} %: accuracy {acc:.2f} on {len(idx)} images")
+
+    return _SRAEExplorer
+
+
+def __getattr__(name):
+    if name == "SRAEExplorer":
+        return _explorer_class()
+    raise AttributeError(f"module 'xnb.srae' has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------- exercises
+
+
+def _ex1():
+    h = torch.rand(6, 1, 8, 8)
+    return orthogonality(torch.cat([h, h], 1))["O1"]
+
+
+def _ex2():
+    return float(sparse_reconstruction_penalty(torch.tensor([0.01]), q=100.0))
+
+
+def _ex3():
+    h = torch.zeros(1, 1, 32, 32)
+    h[0, 0, 0, 0] = 1.0  # all mass in a corner pixel, outside the box
+    return float(locality(h, keypoints=torch.tensor([[[15.0, 15.0], [20.0, 20.0]]]),
+                          boxes=torch.tensor([[10, 10, 25, 25]]))[0])
+
+
+def _close(a, b):
+    return abs(float(a) - float(b)) < 1e-3
+
+
+EXERCISES = {
+    "srae.1": Exercise("Two x-features have identical heatmaps on every image (n = 2). What is O1 = ‖P‖_F − √n?",
+                       _ex1, "P is a 2×2 matrix of ones; its Frobenius norm is the root of the sum of squares.",
+                       _close),
+    "srae.2": Exercise("What does the sparse reconstruction term log(1 + q·Q_k) (eq. 3) give for Q_k = 0.01 "
+                       "at q = 100?", _ex2, "q·Q_k = 1.", _close),
+    "srae.3": Exercise("An x-feature's heatmap lies entirely outside the object's box, on every image. What is "
+                       "its locality (the entropy of its part histogram)?", _ex3,
+                       "All its mass goes to one part: 'context'.", _close),
+}
