@@ -24,13 +24,15 @@ from _browser import chromium, chromium_path, open_dashboard, voila_server  # no
 PROBE = """
 () => {
   window.__lat = [];
-  const img = document.querySelector('img.xnb-image');
+  const imgs = [...document.querySelectorAll('img.xnb-image')];
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
-  new MutationObserver(() => {
-    img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
-      window.__lat.push(performance.now() - window.__t0);
-    }));
-  }).observe(img, {attributes: true, attributeFilter: ['src']});
+  for (const img of imgs) {
+    new MutationObserver(() => {
+      img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
+        window.__lat.push(performance.now() - window.__t0);
+      }));
+    }).observe(img, {attributes: true, attributeFilter: ['src']});
+  }
 }
 """
 
@@ -39,7 +41,8 @@ def measure(page, slider_text: str | None, steps: int) -> list[float]:
     if slider_text:
         handle = page.locator(f".widget-slider:has-text('{slider_text}') .noUi-handle").first
     else:
-        handle = page.locator(".xnb-primary .noUi-handle, .widget-slider .noUi-handle").first
+        primary = page.locator(".xnb-primary .noUi-handle")
+        handle = (primary if primary.count() else page.locator(".widget-slider .noUi-handle")).first
     handle.focus()
     page.evaluate("() => { window.__lat = []; }")
     for i in range(steps):

@@ -101,10 +101,14 @@ def chromium():
             browser.close()
 
 
-def open_dashboard(browser, base_url: str, name: str, timeout_ms: int = 120_000):
-    """Open notebook ``name`` in Voila and wait until its first live image has been drawn."""
+def open_dashboard(browser, base_url: str, name: str, timeout_ms: int = 120_000, done_text: str = "hint:"):
+    """Open notebook ``name`` in Voila; wait until its first live image has been drawn and the notebook has
+    run to its end (Voila renders cells as they finish: a widget shown early would not answer while later
+    cells keep the kernel busy). Every xnb notebook ends with its exercises, whose check prints a hint."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{base_url}/voila/render/{name}", timeout=timeout_ms)
     page.wait_for_selector("img.xnb-image[src^='data:image/png'], img.xnb-image[src^='blob:']",
                            timeout=timeout_ms)
+    if done_text:
+        page.get_by_text(done_text).first.wait_for(timeout=timeout_ms)
     return page

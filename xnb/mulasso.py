@@ -1037,6 +1037,7 @@ class MuLassoExplorer(Panel):
         self.klass = ipywidgets.Dropdown(options=[(c, i) for i, c in enumerate(self.class_names)],
                                          value=0, description="class")
         self.image = ipywidgets.IntSlider(0, 0, len(self.images) - 1, description="image")
+        self.image.add_class("xnb-primary")  # the slider browser tests move
         self.top_k = ipywidgets.IntSlider(3, 1, 8, description="top-k")
         self.layer = ipywidgets.Dropdown(options=["all layers", "conv part only"] + list(index.layers),
                                          value="all layers", description="layers")
