@@ -1,10 +1,9 @@
 """Builds notebooks/00_tour.ipynb (stored without outputs): python scripts/notebooks/build_00_tour.py"""
-from pathlib import Path
-import nbformat as nbf
-nb = nbf.v4.new_notebook()
-C = []
-def md(s): C.append(nbf.v4.new_markdown_cell(s.strip()))
-def code(s): C.append(nbf.v4.new_code_cell(s.strip()))
+from _nb import Notebook
+
+nb = Notebook()
+md, code = nb.md, nb.code
+
 md(r"""
 # 00 · A tour of xnb
 
@@ -195,8 +194,5 @@ check("tour.2", None)
 # 3. Which layer is the default contrast layer of contrastive excitation backprop on this model?
 check("tour.3", None);
 """)
-nb.cells = C
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nb.metadata["xnb"] = {"budget_s": 90}
-nbf.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "00_tour.ipynb")
+
+nb.write("00_tour", budget_s=90)

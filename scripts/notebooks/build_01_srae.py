@@ -1,22 +1,8 @@
 """Builds notebooks/01_srae.ipynb (stored without outputs): python scripts/notebooks/build_01_srae.py"""
-from pathlib import Path
+from _nb import Notebook
 
-import nbformat as nbf
-
-nb = nbf.v4.new_notebook()
-C = []
-
-
-def md(s):
-    C.append(nbf.v4.new_markdown_cell(s.strip()))
-
-
-def code(s, tags=None):
-    cell = nbf.v4.new_code_cell(s.strip())
-    if tags:
-        cell.metadata["tags"] = list(tags)
-    C.append(cell)
-
+nb = Notebook()
+md, code = nb.md, nb.code
 
 md(r"""
 # 01 · SRAE — embedding a network layer into a few faithful x-features
@@ -421,8 +407,4 @@ check("srae.2", None)
 check("srae.3", None);
 """)
 
-nb.cells = C
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nb.metadata["xnb"] = {"budget_s": 60}
-nbf.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "01_srae.ipynb")
+nb.write("01_srae", budget_s=60)

@@ -1,22 +1,8 @@
-"""Builds notebooks/02_additive_explainer.ipynb (no outputs): python scripts/notebooks/build_02_additive_explainer.py"""
-from pathlib import Path
+"""Builds notebooks/02_additive_explainer.ipynb (stored without outputs): python scripts/notebooks/build_02_additive_explainer.py"""
+from _nb import Notebook
 
-import nbformat as nbf
-
-nb = nbf.v4.new_notebook()
-C = []
-
-
-def md(s):
-    C.append(nbf.v4.new_markdown_cell(s.strip()))
-
-
-def code(s, tags=None):
-    cell = nbf.v4.new_code_cell(s.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    C.append(cell)
-
+nb = Notebook()
+md, code = nb.md, nb.code
 
 md(r"""
 # 02 · The additive explainer: a prediction as a sum of concept contributions
@@ -235,8 +221,5 @@ check("additive.2", None)
 # 3. Which concept carries the largest true weight in the warmth score?
 check("additive.3", None);
 """)
-nb.cells = C
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nb.metadata["xnb"] = {"budget_s": 60}
-nbf.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "02_additive_explainer.ipynb")
+
+nb.write("02_additive_explainer", budget_s=60)

@@ -1,31 +1,8 @@
-#!/usr/bin/env python
-"""Write notebooks/03_mu_lasso.ipynb (no outputs) with nbformat.
+"""Builds notebooks/03_mu_lasso.ipynb (stored without outputs): python scripts/notebooks/build_03_mu_lasso.py"""
+from _nb import Notebook
 
-    python scripts/notebooks/build_03_mu_lasso.py
-"""
-from __future__ import annotations
-
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "notebooks" / "03_mu_lasso.ipynb"
-
-cells = []
-
-
-def md(s):
-    cells.append(new_markdown_cell(s.strip("\n")))
-
-
-def code(s, tags=None):
-    c = new_code_cell(s.strip("\n"))
-    if tags:
-        c.metadata["tags"] = list(tags)
-    cells.append(c)
-
+nb = Notebook()
+md, code = nb.md, nb.code
 
 md(r"""
 # 03 · µ-Lasso: relevant internal features, stride-free deconvnet heatmaps, and the flower benchmark
@@ -371,10 +348,4 @@ check("mulasso.2", None)
 check("mulasso.3", None)
 """)
 
-nb = new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nb.metadata["xnb"] = {"budget_s": 60}
-OUT.parent.mkdir(exist_ok=True)
-nbformat.write(nb, OUT)
-print(f"wrote {OUT.relative_to(ROOT)} ({len(cells)} cells)")
+nb.write("03_mu_lasso", budget_s=60)

@@ -1,21 +1,8 @@
-#!/usr/bin/env python
-"""Writes notebooks/04_input_resampling.ipynb (without outputs) with nbformat.
+"""Builds notebooks/04_input_resampling.ipynb (stored without outputs): python scripts/notebooks/build_04_input_resampling.py"""
+from _nb import Notebook
 
-    .venv/bin/python scripts/notebooks/build_04_input_resampling.py
-"""
-from __future__ import annotations
-
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "notebooks" / "04_input_resampling.ipynb"
-
-cells = []
-md = lambda s: cells.append(new_markdown_cell(s.strip("\n")))
-code = lambda s, **meta: cells.append(new_code_cell(s.strip("\n"), metadata=meta))
+nb = Notebook()
+md, code = nb.md, nb.code
 
 md(r"""
 # 04 · Input resampling: the neurons that matter across a neighbourhood of the image
@@ -363,12 +350,4 @@ check("resample.2", None)
 check("resample.3", None)
 """)
 
-nb = new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nb.metadata["xnb"] = {"budget_s": 60}
-
-if __name__ == "__main__":
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, OUT)
-    print(f"wrote {OUT.relative_to(ROOT)} ({len(cells)} cells)")
+nb.write("04_input_resampling", budget_s=60)

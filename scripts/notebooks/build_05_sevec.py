@@ -1,22 +1,8 @@
 """Builds notebooks/05_sevec.ipynb (stored without outputs): python scripts/notebooks/build_05_sevec.py"""
-from pathlib import Path
+from _nb import Notebook
 
-import nbformat as nbf
-
-nb = nbf.v4.new_notebook()
-C = []
-
-
-def md(s):
-    C.append(nbf.v4.new_markdown_cell(s.strip()))
-
-
-def code(s, tags=None):
-    cell = nbf.v4.new_code_cell(s.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    C.append(cell)
-
+nb = Notebook()
+md, code = nb.md, nb.code
 
 md(r"""
 # 05 · SeVec: semantic vectors for global and local interpretation
@@ -291,8 +277,5 @@ check("sevec.2", None)
 # 3. Map: energy 3 at (1,1), 1 at (6,6); box (0,0,4,4). A hit in the generalised pointing game at m = 70 %?
 check("sevec.3", None);
 """)
-nb.cells = C
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nb.metadata["xnb"] = {"budget_s": 60}
-nbf.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "05_sevec.ipynb")
+
+nb.write("05_sevec", budget_s=60)
