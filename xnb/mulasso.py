@@ -664,7 +664,8 @@ def _feature_maps(model, x, pairs, method, fix_stride, size):
     by_layer: dict[str, dict] = {}
     for (layer, ch), rows in groups.items():
         by_layer.setdefault(layer, {})[ch] = rows
-    kw = dict(channel_score="energy", reduce="pos_l2", fix_stride=fix_stride)
+    # batch_size caps maps per backward pass: memory stays flat however many test images (Binder: 2 GB)
+    kw = dict(channel_score="energy", reduce="pos_l2", fix_stride=fix_stride, batch_size=128)
     for layer, chans in by_layer.items():
         rows = sorted({r for rs in chans.values() for r in rs})
         cl = sorted(chans)

@@ -249,7 +249,7 @@ if not USE_VGG16:
     for m in ["full image"] + ev.metrics:
         xm = split(m)
         SEC[m] = R.secondary_accuracy(xm[:n_tr], ytr, xm[n_tr:], yte, n_classes=6, width=16 if QUICK else 32,
-                                      epochs=2 if QUICK else 30, batch_size=16, lr=2e-3, seed=0)
+                                      epochs=2 if QUICK else 20, batch_size=16, lr=2e-3, seed=0)
     area = T1[5]["area"]
     print(f"{'input':20s} {'paper':>6s} {'ours':>6s} {'area':>6s}")
     for m, acc in SEC.items():

@@ -197,8 +197,10 @@ M = [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90]
 curves, classic = {}, {}
 t0 = time.perf_counter()
 for method in ("guided_backprop", "input_x_gradient"):
-    base = xnb.attribute(model, x, method, target=targets)
-    sem = xnb.attribute(model, x, "semantic_" + method, target=targets, sevec=sv_pool, sevec_layer="avgpool")
+    # batch_size: 32 scenes per backward pass keeps the kernel well under Binder's 2 GB
+    base = xnb.attribute(model, x, method, target=targets, batch_size=32)
+    sem = xnb.attribute(model, x, "semantic_" + method, target=targets, sevec=sv_pool, sevec_layer="avgpool",
+                        batch_size=32)
     curves[method] = np.array([[generalized_pointing_game(h, boxes, m).mean() for m in M] for h in (base, sem)])
     classic[method] = (pointing_game(base, boxes).mean(), pointing_game(sem, boxes).mean())
 print(f"{2 * len(x)} maps per method in {time.perf_counter() - t0:.1f} s")
