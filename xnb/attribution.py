@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -227,8 +228,6 @@ def _layer_shape(model, name, x) -> tuple:
 
 
 # Shapes per (model, input shape), kept outside the model so the model is not changed.
-import weakref
-
 _SHAPES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
 
 

@@ -13,7 +13,6 @@ calls Captum.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import torch
@@ -190,22 +189,6 @@ def relu_rules(mode: str):
         comp.add_forward_hook(module, hook)
 
     return [(lambda n, m: isinstance(m, nn.ReLU), factory)]
-
-
-def inplace_guard():
-    """For layers whose output we read a gradient at: an in-place module would overwrite the tensor
-    we hold; clone its input first (the module itself is not changed)."""
-
-    @contextlib.contextmanager
-    def guard(comp: Composite, module: nn.Module):
-        if getattr(module, "inplace", False):
-            comp.add_forward_pre_hook(module, lambda mod, inputs: (inputs[0].clone(),) + tuple(inputs[1:]))
-        yield
-
-    return guard
-
-
-# --------------------------------------------------------------------------- µ-Lasso stride fix
 
 
 def _pair(v):
