@@ -161,7 +161,7 @@ def test_closed_forms_on_a_linear_model():
 
 
 def test_gradcam_matches_its_definition(net, images):
-    acts = {}
+
     with xnb.capture(net, "conv4") as cap:
         out = net(images[:1])
     a = cap["conv4"]
@@ -500,3 +500,18 @@ def test_semantic_bad_inputs(net, images):
     with pytest.raises(ValueError, match="explains output classes"):
         xnb.attribute(net, x, "semantic_guided_backprop", layer="conv3", channel=0, sevec=torch.rand(6, 1024),
                       sevec_layer="avgpool")
+
+
+def test_stream_layer_matches_capture_and_stops_early(net, images):
+    from xnb.layers import run_to, stream_layer
+
+    before = snapshot(net)
+    z, out = stream_layer(net, "conv3", images, batch_size=2, return_output=True)
+    with xnb.capture(net, "conv3") as cap, torch.no_grad():
+        ref_out = net(images)
+    assert torch.allclose(z, cap["conv3"].flatten(1)) and torch.allclose(out, ref_out)
+    a, rest = run_to(net, "pool2", images)
+    assert rest is None and a.shape == (3, 32, 16, 16)  # stopped: no model output
+    with pytest.raises(ValueError, match="layer: unknown layer 'conv9'"):
+        stream_layer(net, "conv9", images)
+    assert_unchanged(net, before)

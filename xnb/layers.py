@@ -230,3 +230,96 @@ def capture(model: nn.Module, layers, detach: bool = False, keep_all: bool = Fal
     finally:
         for h in handles:
             h.remove()
+
+
+# --------------------------------------------------------------------------- streaming a layer over a dataset
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the wanted layer has run: nothing after it is computed."""
+
+
+def iter_batches(data, batch_size: int):
+    """Image batches [B,C,H,W] from an xnb ImageSet, a tensor, a torch Dataset or an iterable of batches
+    (or of (x, y) pairs)."""
+    from ._check import check_images
+
+    if hasattr(data, "images") and isinstance(data.images, torch.Tensor):
+        data = data.images
+    if isinstance(data, torch.Tensor):
+        data = check_images(data, "data")
+        for i in range(0, len(data), batch_size):
+            yield data[i:i + batch_size]
+        return
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
+        data = torch.utils.data.DataLoader(data, batch_size=batch_size)
+    try:
+        it = iter(data)
+    except TypeError:
+        raise TypeError("data: expected an xnb ImageSet, images [N,C,H,W], a Dataset or an iterable of "
+                        f"batches, got {type(data).__name__}") from None
+    for b in it:
+        if isinstance(b, (list, tuple)):
+            b = b[0]
+        yield check_images(b, "data")
+
+
+def run_to(model: nn.Module, layer, x: torch.Tensor, full: bool = False):
+    """(output of ``layer``, model output or None): the forward pass stops right after the layer unless
+    ``full``. The hook is removed afterwards; gradients flow as usual."""
+    name, module = get_layer(model, layer)
+    held = {}
+
+    def hook(mod, inputs, output):
+        held["a"] = output
+        if not full:
+            raise _StopForward
+
+    handle = module.register_forward_hook(hook)
+    out = None
+    try:
+        out = model(x)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    if "a" not in held:
+        raise ValueError(f"layer: {name!r} is not called in the model's forward pass")
+    return held["a"], out
+
+
+def stream_layer(model: nn.Module, layer, data, batch_size: int = 256, device=None, return_output: bool = False,
+                 progress: bool = False, transform=None):
+    """A layer's output for every image of ``data``, flattened to [N, D] on the CPU, in batches: only these
+    vectors are kept (never the activation maps of other layers), and the forward pass stops at the layer
+    unless ``return_output`` (then also the model outputs [N, C]). ``transform`` maps each flattened batch
+    before it is stored (e.g. binarise to uint8). Eval mode during the pass; the model's modes come back."""
+    from tqdm.auto import tqdm
+
+    from ._check import check_int, model_device, resolve_device
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    name, _ = get_layer(model, layer)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    dev = model_device(model) if device is None else resolve_device(device)
+    if device is not None and dev != model_device(model):
+        raise ValueError(f"device: the model is on {model_device(model)}; move it there first or omit device=")
+    feats, outs = [], []
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            for xb in tqdm(iter_batches(data, batch_size), desc=f"features {name}", disable=not progress):
+                a, out = run_to(model, name, xb.to(dev), full=return_output)
+                a = a.flatten(1)
+                feats.append((transform(a) if transform is not None else a.float()).cpu())
+                if return_output:
+                    outs.append(out.detach().float().cpu())
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    if not feats:
+        raise ValueError("data: no images")
+    Z = torch.cat(feats)
+    return (Z, torch.cat(outs)) if return_output else Z

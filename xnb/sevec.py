@@ -16,33 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._check import check_float, check_int, model_device, resolve_device
+from ._check import check_float, check_int, model_device
 from .exercises import Exercise
-from .layers import capture, get_layer
+from .layers import get_layer, stream_layer
 
 __all__ = ["features", "SeVec", "binarize", "single_neuron_retrieval", "precision_at_k", "modify_representation",
            "MODIFICATIONS", "EXERCISES"]
-
-
-class _Stop(Exception):
-    pass
-
-
-def _batches(data, batch_size):
-    """Image batches from an ImageSet, a tensor [N,C,H,W] or an iterable of tensors / (x, y) pairs."""
-    images = getattr(data, "images", data)
-    if isinstance(images, torch.Tensor):
-        if images.ndim != 4:
-            raise ValueError(f"data: expected images [N,C,H,W], got shape {tuple(images.shape)}")
-        for i in range(0, len(images), batch_size):
-            yield images[i:i + batch_size]
-        return
-    try:
-        it = iter(data)
-    except TypeError:
-        raise TypeError("data: expected an xnb ImageSet, a tensor of images or an iterable of batches") from None
-    for b in it:
-        yield b[0] if isinstance(b, (tuple, list)) else b
 
 
 def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=None, binary: bool = False,
@@ -53,43 +32,9 @@ def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=N
     N × n, never with the activation maps of the layers above. ``binary=True`` stores the binarisation
     1[φ > 0] as uint8 (4× smaller; all SeVec needs). Returned on the CPU.
     """
-    from tqdm.auto import tqdm
-
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    name, module = get_layer(model, layer)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    device = resolve_device(device) if device is not None else model_device(model)
-    out = []
-    was = model.training
-    model.eval()
-    held = {}
-
-    def stop(mod, inputs, output):
-        held["a"] = output
-        raise _Stop
-
-    handle = module.register_forward_hook(stop)
-    try:
-        n_total = len(getattr(data, "images", data)) if hasattr(getattr(data, "images", data), "__len__") else None
-        bar = tqdm(total=n_total, desc=f"features {name}", disable=not progress or not n_total
-                   or n_total <= 4 * batch_size)
-        with torch.no_grad():
-            for xb in _batches(data, batch_size):
-                try:
-                    model(xb.to(device))
-                except _Stop:
-                    pass
-                a = held.pop("a").reshape(len(xb), -1)
-                out.append((a > 0).to(torch.uint8).cpu() if binary else a.float().cpu())
-                bar.update(len(xb))
-        bar.close()
-    finally:
-        handle.remove()
-        model.train(was)
-    if not out:
-        raise ValueError("data: no images")
-    return torch.cat(out)
+    binarise = (lambda a: (a > 0).to(torch.uint8)) if binary else None
+    return stream_layer(model, layer, data, batch_size=batch_size, device=device, progress=progress,
+                        transform=binarise)
 
 
 def binarize(features) -> torch.Tensor:
@@ -395,7 +340,6 @@ def relation_png(sevec: SeVec, concepts=None, size: float = 4.0) -> bytes:
     """PNG bytes of the concept-relation heat map cos(v_a, v_b) (Fig. 5) for the chosen concepts."""
     import io
 
-    import matplotlib
     from matplotlib.figure import Figure
     import seaborn as sns
 
@@ -499,8 +443,6 @@ class SeVecExplorer:
                               + " · ".join(verdict))
 
     def show_retrieval(self, k: int = 8):
-        from . import viz  # noqa: F401
-
         idx, sim = self.sv.retrieve(self.pool_features, self.concept.value, k)
         tiles = [_rgb(self.pool.images[j]) for j in idx.tolist()]
         self.strip.show_array(np.concatenate(tiles, 1), scale=1)

@@ -43,7 +43,7 @@ from torch import nn
 
 from ._check import check_choice, check_float, check_int, check_images, model_device, resolve_device
 from .exercises import Exercise
-from .layers import get_layer
+from .layers import get_layer, run_to, stream_layer
 
 __all__ = ["SRAE", "NN", "SAE", "CAE", "Lasso", "features", "XFeatureModel", "heatmaps", "class_heatmaps",
            "unit_heatmaps", "faithfulness", "orthogonality", "locality", "part_weights", "masking_accuracy",
@@ -495,77 +495,14 @@ METHODS = {"SRAE": SRAE, "NN": NN, "SAE": SAE, "CAE": CAE, "Lasso": Lasso}
 # --------------------------------------------------------------------------- features of a layer
 
 
-class _Stop(Exception):
-    pass
-
-
-def _iter_batches(data, batch_size):
-    """Yields image batches [B,C,H,W] from an ImageSet, a tensor, or an iterable of batches / (x, y)."""
-    if hasattr(data, "images") and isinstance(data.images, torch.Tensor):
-        data = data.images
-    if isinstance(data, torch.Tensor):
-        data = check_images(data, "data")
-        for i in range(0, len(data), batch_size):
-            yield data[i:i + batch_size]
-        return
-    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
-        data = torch.utils.data.DataLoader(data, batch_size=batch_size)
-    try:
-        it = iter(data)
-    except TypeError:
-        raise TypeError("data: expected an xnb ImageSet, images [N,C,H,W], a Dataset or an iterable of "
-                        f"batches, got {type(data).__name__}") from None
-    for b in it:
-        if isinstance(b, (list, tuple)):
-            b = b[0]
-        yield check_images(b, "data")
-
-
 def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=None,
              return_output: bool = False, progress: bool = False):
     """Z: the output of ``layer`` for every image of ``data``, flattened to [N, D] (CPU, float32),
     computed in batches (streaming: only Z is kept). ``return_output=True`` also returns the model's
     outputs [N, C] (the logits y) from the same forward passes; otherwise the forward stops at the layer.
     ``data``: an xnb ImageSet, images [N,C,H,W], a torch Dataset or an iterable of batches."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    name, module = get_layer(model, layer)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    dev = model_device(model) if device is None else resolve_device(device)
-    if device is not None and dev != model_device(model):
-        raise ValueError(f"device: the model is on {model_device(model)}; move it there first or omit device=")
-    from tqdm.auto import tqdm
-
-    zs, outs = [], []
-    held = {}
-
-    def hook(mod, inp, out):
-        held["z"] = out.detach()
-        if not return_output:
-            raise _Stop
-
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    h = module.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            for xb in tqdm(_iter_batches(data, batch_size), desc=f"features {name}", disable=not progress):
-                try:
-                    o = model(xb.to(dev))
-                    outs.append(o.detach().float().cpu())
-                except _Stop:
-                    pass
-                if "z" not in held:
-                    raise ValueError(f"layer: {name!r} is not called in the model's forward pass")
-                zs.append(held.pop("z").flatten(1).float().cpu())
-    finally:
-        h.remove()
-        for m, mode in modes:
-            m.training = mode
-    if not zs:
-        raise ValueError("data: no images")
-    Z = torch.cat(zs)
-    return (Z, torch.cat(outs)) if return_output else Z
+    return stream_layer(model, layer, data, batch_size=batch_size, device=device, return_output=return_output,
+                        progress=progress)
 
 
 class XFeatureModel(nn.Module):
@@ -582,23 +519,8 @@ class XFeatureModel(nn.Module):
         self.encoder = encoder
 
     def forward(self, x):
-        held = {}
-        module = get_layer(self.model, self.layer_name)[1]
-
-        def hook(mod, inp, out):
-            held["z"] = out
-            raise _Stop
-
-        h = module.register_forward_hook(hook)
-        try:
-            self.model(x)
-        except _Stop:
-            pass
-        finally:
-            h.remove()
-        if "z" not in held:
-            raise ValueError(f"layer: {self.layer_name!r} is not called in the model's forward pass")
-        return self.encoder(held["z"].flatten(1))
+        z, _ = run_to(self.model, self.layer_name, x)
+        return self.encoder(z.flatten(1))
 
     def _leaves(self):
         return [(n, m) for n, m in self.encoder.named_modules() if not any(True for _ in m.children())]
