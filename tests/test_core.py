@@ -509,7 +509,8 @@ def test_stream_layer_matches_capture_and_stops_early(net, images):
     z, out = stream_layer(net, "conv3", images, batch_size=2, return_output=True)
     with xnb.capture(net, "conv3") as cap, torch.no_grad():
         ref_out = net(images)
-    assert torch.allclose(z, cap["conv3"].flatten(1)) and torch.allclose(out, ref_out)
+    # (batches of 2 vs 3: oneDNN kernels differ in the last bits)
+    assert torch.allclose(z, cap["conv3"].flatten(1), atol=1e-5) and torch.allclose(out, ref_out, atol=1e-5)
     a, rest = run_to(net, "pool2", images)
     assert rest is None and a.shape == (3, 32, 16, 16)  # stopped: no model output
     with pytest.raises(ValueError, match="layer: unknown layer 'conv9'"):
