@@ -32,7 +32,7 @@ endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-test lab voila test strip sync-deps weights bench clean distclean
+.PHONY: help venv install install-test lab voila test strip sync-deps binder-url weights bench clean distclean
 
 help:
 	@echo "make lab        install xnb (editable) into $(VENV) and start JupyterLab on notebooks/ (IP=$(IP) PORT=$(PORT))"
@@ -41,6 +41,7 @@ help:
 	@echo "make install    create $(VENV) and install xnb (editable) with its dependencies"
 	@echo "make strip      remove outputs / execution counts from notebooks/*.ipynb"
 	@echo "make sync-deps  regenerate environment.yml and binder/ from pyproject.toml"
+	@echo "make binder-url print this repository's mybinder.org URL (from \`git remote get-url origin\`)"
 	@echo "make weights    run scripts/make_weights.py"
 	@echo "make bench      run every benchmarks/*.py"
 	@echo "make clean      remove caches and artifacts (keeps $(VENV))"
@@ -84,6 +85,9 @@ strip:
 
 sync-deps:
 	$(PYTHON) scripts/sync_deps.py
+
+binder-url:
+	@$(PYTHON) scripts/binder_url.py
 
 weights: $(STAMP_RUN)
 	$(VENV_PY) scripts/make_weights.py

@@ -5,12 +5,19 @@ pyproject.toml is the single source of truth for xnb's dependencies. This script
 
 * ``environment.yml``          -- for conda users: conda-forge only, CPU-only PyTorch
                                   (``pytorch-cpu``), every runtime dependency under its
-                                  conda-forge name with the same bounds, then ``pip install -e .``
-                                  of this checkout;
+                                  conda-forge name with the same bounds, then a pip section
+                                  with the packages conda-forge lacks or lags on (``captum``)
+                                  and ``-e .`` of this checkout;
 * ``binder/environment.yml``   -- what repo2docker (mybinder.org) installs: the same conda
                                   packages, no pip section;
-* ``binder/postBuild``         -- installs xnb itself with ``pip install --no-deps -e .``
+* ``binder/postBuild``         -- installs those pip packages and xnb itself with
+                                  ``pip install --no-deps``, then runs ``pip check``
                                   (why there and not in a pip section: see ``POSTBUILD_WHY``).
+
+A package installed by pip with ``--no-deps`` (``FromPip`` in ``CONDA_NAMES``) lists its own
+requirements, which are added to the conda packages when pyproject.toml does not already have
+them (``packaging`` for captum), so that ``pip check`` passes and pip never downloads PyPI's
+CUDA torch.
 
 Only ``[project] dependencies`` (runtime) are rendered; extras (``test``, ...) are not.
 tests/test_deps.py fails when the committed files differ from what ``render()`` returns, so
@@ -27,6 +34,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 try:
     import tomllib
@@ -39,15 +47,38 @@ ROOT = Path(__file__).resolve().parent.parent
 CONDA_PYTHON = "3.11"
 CONDA_CHANNELS = ("conda-forge", "nodefaults")
 
+
+class FromPip(NamedTuple):
+    """A dependency that is on conda-forge but too old there, so pip installs it from PyPI.
+
+    It goes to environment.yml's pip section and to binder/postBuild's
+    ``pip install --no-deps``; its own runtime requirements (``requires``, PyPI requirement
+    strings as in its wheel's ``Requires-Dist``, extras left out) are then conda's job: each
+    is mapped through CONDA_NAMES and added to the conda packages unless pyproject.toml
+    already lists it. tests/test_deps.py compares ``requires`` with the installed
+    distribution's metadata and checks that the conda bounds satisfy every one of them.
+    """
+
+    conda_name: str  # its conda-forge name, for the day the feedstock catches up
+    why: str  # one line: why not conda-forge (rendered into the generated files)
+    requires: tuple[str, ...]
+
 #: PyPI name (PEP 503-normalised) -> conda-forge package name. Every runtime dependency of
 #: pyproject.toml must be listed; the script refuses to guess. ``None`` means "not on
-#: conda-forge": installed by pip (in environment.yml's pip section and in binder/postBuild).
-CONDA_NAMES: dict[str, str | None] = {
+#: conda-forge" and ``FromPip(...)`` "on conda-forge, but too old there": both are installed by
+#: pip (in environment.yml's pip section and, with --no-deps, in binder/postBuild).
+CONDA_NAMES: dict[str, str | FromPip | None] = {
     # CPU-only PyTorch: the conda-forge metapackage pinning the CPU build of `pytorch`
     # (same version numbers as torch). torchvision then resolves to its CPU build.
     "torch": "pytorch-cpu",
     "torchvision": "torchvision",
-    "captum": "captum",
+    # pip install --no-deps 'captum>=0.8' installs 0.9.0, whose Requires-Dist is below
+    # (0.8.0's also had numpy<2.0, which conda-forge's numpy 2.x would break).
+    "captum": FromPip(
+        "captum",
+        why="conda-forge lags at 0.7.0 (no 0.8 release in its feedstock), xnb needs >=0.8",
+        requires=("matplotlib", "numpy", "packaging", "torch>=2.3", "tqdm"),
+    ),
     "numpy": "numpy",
     "scipy": "scipy",
     "scikit-learn": "scikit-learn",
@@ -59,6 +90,7 @@ CONDA_NAMES: dict[str, str | None] = {
     "pandas": "pandas",
     "pillow": "pillow",
     "tqdm": "tqdm",
+    "packaging": "packaging",
     "voila": "voila",
     "pyyaml": "pyyaml",
     "requests": "requests",
@@ -87,11 +119,13 @@ HEADER = (
 POSTBUILD_WHY = (
     "repo2docker runs this script after it has installed binder/environment.yml, as the",
     "notebook user, with the repository root as working directory, so `.` is this checkout.",
-    "xnb is installed here rather than from a `pip:` section of binder/environment.yml:",
-    "  * `--no-deps` cannot be written in a `pip:` section (conda hands it to pip as a",
-    "    requirements file, where --no-deps is not allowed); with it, every dependency is",
-    "    guaranteed to come from conda-forge (CPU-only PyTorch) and pip never reaches for",
-    "    PyPI's multi-GB CUDA torch wheel;",
+    "The pip packages and xnb are installed here rather than from a `pip:` section of",
+    "binder/environment.yml:",
+    "  * `--no-deps` cannot be written in a `pip:` section (conda writes that section to a",
+    "    temporary requirements file for `pip install -r`, and pip rejects --no-deps there:",
+    "    it is not one of the options a requirements file may carry); with it, every",
+    "    dependency is guaranteed to come from conda-forge (CPU-only PyTorch) and pip never",
+    "    reaches for PyPI's multi-GB CUDA torch wheel;",
     "  * a local path (`-e ..`) in that section makes repo2docker copy the whole repository",
     "    before installing the environment, so every commit would rebuild the conda layer;",
     "    without one, the environment layer is cached until binder/environment.yml changes;",
@@ -164,7 +198,7 @@ def conda_clauses(clauses: list[tuple[str, str]]) -> list[str]:
     return out
 
 
-def conda_name(pypi_name: str) -> str | None:
+def _entry(pypi_name: str) -> str | FromPip | None:
     name = normalize(pypi_name)
     if name not in CONDA_NAMES:
         raise KeyError(
@@ -174,22 +208,68 @@ def conda_name(pypi_name: str) -> str | None:
     return CONDA_NAMES[name]
 
 
+def conda_name(pypi_name: str) -> str | None:
+    """The conda-forge package to install for ``pypi_name``; None when pip installs it."""
+    entry = _entry(pypi_name)
+    return entry if isinstance(entry, str) else None
+
+
+def from_pip(pypi_name: str) -> FromPip | None:
+    """The FromPip entry of a package conda-forge has, but too old; else None."""
+    entry = _entry(pypi_name)
+    return entry if isinstance(entry, FromPip) else None
+
+
 def runtime_requirements(root: Path = ROOT) -> list[str]:
     with open(root / "pyproject.toml", "rb") as f:
         return list(tomllib.load(f)["project"]["dependencies"])
 
 
 def conda_and_pip_specs(root: Path = ROOT) -> tuple[list[str], list[str]]:
-    """Conda-forge match specs and pip-only requirement strings, in pyproject order."""
+    """Conda-forge match specs and pip-installed requirement strings, in pyproject order.
+
+    The requirements of ``FromPip`` packages that pyproject.toml does not list come last in
+    the conda list (pip installs those packages with --no-deps, so conda must provide them).
+    """
     conda, pip = [], []
+    in_conda: set[str] = set()
+    needed: list[tuple[str, str]] = []  # (requirement of a FromPip package, which package)
     for req in runtime_requirements(root):
         name, clauses = parse_requirement(req)
         cname = conda_name(name)
         if cname is None:
             pip.append(name + ",".join(f"{op}{v}" for op, v in clauses))
+            entry = from_pip(name)
+            needed += [(r, name) for r in (entry.requires if entry else ())]
         else:
             conda.append(cname + ",".join(conda_clauses(clauses)))
+            in_conda.add(cname)
+    for req, owner in needed:
+        name, clauses = parse_requirement(req)
+        cname = conda_name(name)
+        if cname is None:
+            raise ValueError(
+                f"{owner} (installed by pip with --no-deps) requires {req!r}, which conda-forge "
+                "cannot provide: pip check would fail"
+            )
+        if cname not in in_conda:  # already there: tests/test_deps.py checks the bounds agree
+            conda.append(cname + ",".join(conda_clauses(clauses)))
+            in_conda.add(cname)
     return conda, pip
+
+
+def pip_reasons(root: Path = ROOT) -> list[str]:
+    """One comment line per FromPip runtime dependency: why pip, and what conda provides."""
+    out = []
+    for req in runtime_requirements(root):
+        entry = from_pip(parse_requirement(req)[0])
+        if entry:
+            names = ", ".join(parse_requirement(r)[0] for r in entry.requires)
+            out += [
+                f"  * {normalize(entry.conda_name)}: {entry.why};",
+                f"    its requirements ({names}) come from conda-forge.",
+            ]
+    return out
 
 
 def _comment(lines: tuple[str, ...] | list[str]) -> str:
@@ -210,6 +290,8 @@ def _yaml_env(name: str, conda: list[str], pip: list[str]) -> str:
 def render(root: Path = ROOT) -> dict[str, str]:
     """Return ``{relative path: file content}`` for every generated file."""
     conda, pip_only = conda_and_pip_specs(root)
+    reasons = pip_reasons(root)
+    from_pypi = ("Packages from PyPI instead of conda-forge:", *reasons) if reasons else ()
 
     top = _comment(
         HEADER
@@ -217,9 +299,12 @@ def render(root: Path = ROOT) -> dict[str, str]:
             "",
             "Conda environment for xnb (conda-forge only, CPU-only PyTorch). From the repo root:",
             "    conda env create -f environment.yml && conda activate xnb",
-            "The pip section then installs this checkout, editable; its dependencies are all",
+            "The pip section then installs the packages conda-forge lacks or lags on, and this",
+            "checkout, editable. It cannot say --no-deps (conda hands it to pip as a requirements",
+            "file, where that option is not allowed), but every requirement of these packages is",
             "satisfied by the conda packages above, so pip downloads nothing else.",
         )
+        + from_pypi
     )
     top += _yaml_env("xnb", conda, pip_only + ["-e ."])
 
@@ -228,19 +313,28 @@ def render(root: Path = ROOT) -> dict[str, str]:
         + (
             "",
             "Read by repo2docker on mybinder.org (with a binder/ folder present, only binder/ is",
-            "read). Conda packages only: xnb itself is installed by binder/postBuild with",
-            "`pip install --no-deps -e .` (it says why).",
+            "read). Conda packages only: the packages conda-forge lacks or lags on and xnb itself",
+            "are installed by binder/postBuild with `pip install --no-deps` (it says why), then",
+            "checked by `pip check`.",
         )
+        + from_pypi
     )
     binder += _yaml_env("xnb-binder", conda, [])
 
-    post = "#!/bin/bash\n" + _comment(HEADER + ("",) + POSTBUILD_WHY)
+    post = "#!/bin/bash\n" + _comment(HEADER + ("",) + POSTBUILD_WHY + from_pypi)
+    post += _comment(
+        (
+            "`pip check` last: it fails the build when a requirement of anything pip installed",
+            "with --no-deps is missing from, or out of the bounds of, binder/environment.yml.",
+        )
+    )
     post += "set -euo pipefail\n"
     if pip_only:
         post += "python -m pip install --no-cache-dir --no-deps " + " ".join(
             f"'{spec}'" for spec in pip_only
         ) + "\n"
     post += "python -m pip install --no-cache-dir --no-deps -e .\n"
+    post += "python -m pip check\n"
 
     return {
         "environment.yml": top,

@@ -4,9 +4,18 @@ Checks environment.yml, binder/environment.yml and binder/postBuild against pypr
 runtime dependencies (names mapped through scripts/sync_deps.py's CONDA_NAMES table, bounds
 compared as PEP 440 specifier sets), and that they are exactly what the generator renders
 now -- so adding a dependency to pyproject.toml without `make sync-deps` fails here.
+
+Packages from pip: a runtime dependency whose CONDA_NAMES entry is ``None`` (not on
+conda-forge) or ``FromPip`` (on conda-forge but too old there -- captum: conda-forge has 0.7.0,
+xnb needs >=0.8) goes to environment.yml's pip section (with its bounds) and to binder/postBuild's
+``pip install --no-deps``; postBuild ends with ``pip check``. Since --no-deps leaves a pip
+package's own requirements to conda, every requirement of a FromPip package (its table entry,
+compared with the installed wheel's metadata) must be in the conda lists with bounds inside
+the requirement's, or ``pip check`` -- and the Binder build -- would fail.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -109,17 +118,55 @@ def conda_packages(env: dict[str, Any]) -> tuple[dict[str, SpecifierSet], list[s
 
 
 def expected_conda() -> dict[str, SpecifierSet]:
+    """Conda packages: the runtime dependencies conda-forge has, then the requirements of
+    FromPip packages that pyproject.toml does not list (with the requirement's bounds)."""
     out = {}
     for name, spec in runtime_requirements().items():
         assert name in sync_deps.CONDA_NAMES, f"{name}: add it to CONDA_NAMES in scripts/sync_deps.py"
-        conda_name = sync_deps.CONDA_NAMES[name]
+        conda_name = sync_deps.conda_name(name)
         if conda_name is not None:
             out[conda_name] = spec
+    for req in pip_requirements_for_conda():
+        out.setdefault(sync_deps.conda_name(req.name), req.specifier)
     return out
 
 
 def pip_only() -> dict[str, SpecifierSet]:
-    return {n: s for n, s in runtime_requirements().items() if sync_deps.CONDA_NAMES.get(n, "") is None}
+    """Runtime dependencies pip installs (not on conda-forge, or too old there)."""
+    return {n: s for n, s in runtime_requirements().items() if sync_deps.conda_name(n) is None}
+
+
+def from_pip() -> dict[str, Any]:
+    """``{name: FromPip entry}`` of the runtime dependencies conda-forge has but lags on."""
+    return {n: sync_deps.from_pip(n) for n in runtime_requirements() if sync_deps.from_pip(n)}
+
+
+def pip_requirements_for_conda() -> list[Requirement]:
+    """Every requirement of a FromPip runtime dependency (what --no-deps leaves to conda)."""
+    return [Requirement(r) for entry in from_pip().values() for r in entry.requires]
+
+
+def conda_bounds_satisfy(conda: SpecifierSet, required: SpecifierSet) -> bool:
+    """True when every version ``conda`` allows is one ``required`` allows.
+
+    Conservative: each clause of ``required`` must be implied by a single clause of ``conda``
+    (``numpy>=1.24`` does not satisfy ``numpy<2.0``; ``pytorch-cpu>=2.3,<=2.14.1`` does
+    satisfy ``torch>=2.3``).
+    """
+
+    def implies(c: Any, need: Any) -> bool:
+        cv, nv = Version(c.version.removesuffix(".*")), Version(need.version.removesuffix(".*"))
+        if c.operator == "==":
+            return cv in need
+        if need.operator == "!=":
+            return (c.operator == "!=" and cv == nv) or (c.operator != "!=" and nv not in SpecifierSet(str(c)))
+        if need.operator in (">=", ">"):
+            return (c.operator == ">=" and cv in need) or (c.operator == ">" and cv >= nv)
+        if need.operator in ("<=", "<"):
+            return (c.operator == "<=" and cv in need) or (c.operator == "<" and cv <= nv)
+        return False  # ~=, ===, ==: only an exact conda pin (above) implies them
+
+    return all(any(implies(c, need) for c in conda) for need in required)
 
 
 def load_env(rel: str) -> dict[str, Any]:
@@ -189,6 +236,74 @@ def test_python_pin_satisfies_requires_python() -> None:
     assert Version(sync_deps.CONDA_PYTHON) in requires
 
 
+def test_captum_comes_from_pip_because_conda_forge_lags() -> None:
+    entry = sync_deps.CONDA_NAMES["captum"]
+    assert isinstance(entry, sync_deps.FromPip), "conda-forge's captum is 0.7.0; xnb needs >=0.8"
+    assert entry.conda_name == "captum" and "0.7.0" in entry.why
+    assert pip_only()["captum"] == SpecifierSet(">=0.8"), "the pip line keeps pyproject's bound"
+    _, pip = conda_packages(load_env("environment.yml"))
+    assert "captum>=0.8" in pip
+    assert ["--no-cache-dir", "--no-deps", "captum>=0.8"] in postbuild_installs()
+    for rel in GENERATED:  # each generated file says why
+        assert f"captum: {entry.why}" in (ROOT / rel).read_text(encoding="utf-8"), rel
+
+
+def test_every_pip_package_is_explained() -> None:
+    # None: only on PyPI. FromPip: on conda-forge but too old there (with a reason).
+    for name in pip_only():
+        entry = sync_deps.CONDA_NAMES[name]
+        assert entry is None or (isinstance(entry, sync_deps.FromPip) and entry.why), name
+
+
+@pytest.mark.parametrize("rel", ENV_FILES)
+def test_requirements_of_pip_packages_come_from_conda(rel: str) -> None:
+    packages, _ = conda_packages(load_env(rel))
+    reqs = pip_requirements_for_conda()
+    assert reqs, "captum is installed by pip, so its requirements must be checked"
+    for req in reqs:
+        assert not req.extras and req.marker is None, req
+        cname = sync_deps.conda_name(req.name)
+        assert cname is not None, f"{req}: pip installs it, so nothing provides it under --no-deps"
+        assert cname in packages, f"{rel}: {req} (a requirement of a --no-deps pip package) needs conda's {cname}"
+        assert conda_bounds_satisfy(packages[cname], req.specifier), (
+            f"{rel}: conda's {cname}{packages[cname]} allows versions outside {req}: pip check would fail"
+        )
+
+
+@pytest.mark.parametrize("name", sorted(from_pip()))
+def test_from_pip_requires_match_the_installed_metadata(name: str) -> None:
+    """FromPip.requires is what the wheel pip installs really requires (Requires-Dist)."""
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"{name} is not installed here; cannot read its Requires-Dist")
+    if Version(dist.version) not in pip_only()[name]:
+        pytest.skip(f"installed {name} {dist.version} is outside pyproject's {pip_only()[name]}")
+    env = {"python_version": sync_deps.CONDA_PYTHON, "sys_platform": "linux", "platform_system": "Linux",
+           "extra": ""}
+    actual = {
+        canonicalize_name(r.name): r.specifier
+        for r in map(Requirement, dist.requires or [])
+        if r.marker is None or r.marker.evaluate(env)
+    }
+    declared = {canonicalize_name(r.name): r.specifier for r in map(Requirement, from_pip()[name].requires)}
+    assert declared == actual, (
+        f"{name} {dist.version} requires {actual}; update its FromPip(requires=...) in scripts/sync_deps.py"
+    )
+
+
+def test_conda_bounds_satisfy() -> None:
+    S = SpecifierSet
+    assert conda_bounds_satisfy(S(">=2.3,<=2.14.1"), S(">=2.3"))
+    assert conda_bounds_satisfy(S(">=1.24"), S(""))
+    assert not conda_bounds_satisfy(S(">=1.24"), S("<2.0")), "captum 0.8.0's numpy<2.0"
+    assert not conda_bounds_satisfy(S(">=2.0"), S(">=2.3"))
+    assert conda_bounds_satisfy(S(">=1.24,<2"), S("<2.0"))
+    assert conda_bounds_satisfy(S(">=1.24,<2"), S("!=2.1"))
+    assert not conda_bounds_satisfy(S(">=1.24"), S("!=2.1"))
+    assert conda_bounds_satisfy(S("==2.3.1"), S(">=2.3,!=2.3.0"))
+
+
 def test_top_level_env_installs_the_repo_with_pip() -> None:
     _, pip = conda_packages(load_env("environment.yml"))
     assert pip[-1] == "-e ."
@@ -216,6 +331,16 @@ def test_binder_env_and_postbuild_install_the_same_packages() -> None:
                 req = Requirement(arg)
                 pip_installed[canonicalize_name(req.name)] = req.specifier
     assert pip_installed == pip_only()
+
+
+def test_postbuild_ends_with_pip_check() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "binder" / "postBuild").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[-1] == "python -m pip check", "postBuild must end with `python -m pip check`"
+    assert lines[-2] == "python -m pip install --no-cache-dir --no-deps -e ."
 
 
 def test_postbuild_is_an_executable_bash_script() -> None:
@@ -269,6 +394,28 @@ def test_pip_only_dependency_goes_to_pip_and_postbuild(tmp_path: Path) -> None:
     assert top["dependencies"][-1] == {"pip": ["spgl1>=0.0.3", "-e ."]}
     assert "python -m pip install --no-cache-dir --no-deps 'spgl1>=0.0.3'\n" in rendered["binder/postBuild"]
     assert "spgl1" not in rendered["binder/environment.yml"]
+
+
+def test_from_pip_dependency_goes_to_pip_and_its_requirements_to_conda(tmp_path: Path) -> None:
+    rendered = sync_deps.render(_fake_root(tmp_path, ["numpy>=1.24", "captum>=0.8"]))
+    top = yaml.safe_load(rendered["environment.yml"])
+    assert top["dependencies"][-1] == {"pip": ["captum>=0.8", "-e ."]}
+    conda = [d for d in top["dependencies"] if isinstance(d, str)]
+    # numpy keeps pyproject's bounds; the others come in with captum's (torch>=2.3)
+    assert conda == ["python=3.11", "pip", "numpy>=1.24", "matplotlib-base", "packaging",
+                     "pytorch-cpu>=2.3", "tqdm"]
+    assert "captum" not in rendered["binder/environment.yml"].split("dependencies:")[1]
+    assert "--no-deps 'captum>=0.8'\n" in rendered["binder/postBuild"]
+    assert rendered["binder/postBuild"].endswith("python -m pip check\n")
+
+
+def test_generator_refuses_a_from_pip_requirement_conda_cannot_provide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = sync_deps.CONDA_NAMES["captum"]
+    monkeypatch.setitem(sync_deps.CONDA_NAMES, "captum", entry._replace(requires=("spgl1",)))
+    with pytest.raises(ValueError, match="pip check would fail"):
+        sync_deps.render(_fake_root(tmp_path, ["captum>=0.8"]))
 
 
 @pytest.mark.parametrize(
