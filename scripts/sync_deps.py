@@ -19,7 +19,8 @@ requirements, which are added to the conda packages when pyproject.toml does not
 them (``packaging`` for captum), so that ``pip check`` passes and pip never downloads PyPI's
 CUDA torch.
 
-Only ``[project] dependencies`` (runtime) are rendered; extras (``test``, ...) are not.
+``[project] dependencies`` (runtime) and the ``lab`` extra (JupyterLab, Voila: the notebooks'
+front ends) are rendered; the other extras (``test``, ``docs``) are not.
 tests/test_deps.py fails when the committed files differ from what ``render()`` returns, so
 adding a dependency to pyproject.toml without running this script breaks the test suite.
 
@@ -220,9 +221,20 @@ def from_pip(pypi_name: str) -> FromPip | None:
     return entry if isinstance(entry, FromPip) else None
 
 
+#: Extras the conda environments carry too: conda and Binder users open the notebooks, so they
+#: get the front ends that pip users ask for with ``xnb[lab]``.
+ENV_EXTRAS = ("lab",)
+
+
 def runtime_requirements(root: Path = ROOT) -> list[str]:
+    """``[project] dependencies`` then the ``ENV_EXTRAS`` extras (self-references skipped)."""
     with open(root / "pyproject.toml", "rb") as f:
-        return list(tomllib.load(f)["project"]["dependencies"])
+        project = tomllib.load(f)["project"]
+    reqs = list(project["dependencies"])
+    extras = project.get("optional-dependencies", {})
+    for extra in ENV_EXTRAS:
+        reqs += [r for r in extras.get(extra, []) if normalize(parse_requirement(r)[0]) != "xnb"]
+    return reqs
 
 
 def conda_and_pip_specs(root: Path = ROOT) -> tuple[list[str], list[str]]:

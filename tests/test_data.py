@@ -16,17 +16,17 @@ TENSOR_FIELDS = ("images", "labels", "masks", "part_masks", "keypoints", "boxes"
 
 @pytest.fixture(scope="module")
 def single():
-    return data.flowers(240, variant="single", size=64, seed=11)
+    return data.flowers(240, variant="single", size=64, seed=11, difficulty="easy")
 
 
 @pytest.fixture(scope="module")
 def double():
-    return data.flowers(240, variant="double", size=64, seed=12)
+    return data.flowers(240, variant="double", size=64, seed=12, difficulty="easy")
 
 
 @pytest.fixture(scope="module")
 def scenes():
-    return data.flower_scenes(40, size=128, seed=13)
+    return data.flower_scenes(40, size=128, seed=13, difficulty="easy")
 
 
 def masked_mean(images, mask):
@@ -125,13 +125,13 @@ def test_flowers_fields(fixture, k, request):
 
 def test_flowers_other_sizes():
     for size in (32, 100):
-        ds = data.flowers(8, size=size, seed=0)
+        ds = data.flowers(8, size=size, seed=0, difficulty="easy")
         assert ds.images.shape == (8, 3, size, size)
         assert (ds.part_masks.sum((2, 3)) > 0).all()
         rc = ds.meta["size"]
         assert rc == size
     # centre disc radius >= 4 px at size 64: area >= pi * 4^2 (minus edge)
-    ds = data.flowers(60, size=64, seed=5)
+    ds = data.flowers(60, size=64, seed=5, difficulty="easy")
     assert ds.part_masks[:, 0].sum((1, 2)).min() >= 45
 
 
@@ -572,4 +572,99 @@ def test_mnist_cifar_missing_files(tmp_path):
 ])
 def test_bad_arguments(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
+        call()
+
+
+# --------------------------------------------------------------------------------------------------
+# difficulty="standard" (the default): the flowers of "easy" plus clutter, with its ground truth
+
+
+@pytest.fixture(scope="module", params=["single", "double"])
+def pair(request):
+    """(standard, easy) data sets with the same arguments."""
+    kw = dict(n=300, variant=request.param, size=64, seed=21)
+    return data.flowers(**kw), data.flowers(**kw, difficulty="easy")
+
+
+def test_standard_is_the_default_and_easy_is_kept():
+    a = data.flowers(6, seed=2)
+    assert a.meta["difficulty"] == "standard" and torch.equal(a.images, data.flowers(6, seed=2,
+                                                                                     difficulty="standard").images)
+    assert data.flowers(6, seed=2, difficulty="easy").meta["difficulty"] == "easy"
+    assert data.DIFFICULTIES == ("standard", "easy")
+
+
+def test_standard_draws_the_same_flowers_as_easy(pair):
+    std, easy = pair
+    for key in ("labels", "keypoints", "boxes", "flower_masks", "concepts"):
+        assert torch.equal(getattr(std, key), getattr(easy, key)), key
+    assert std.class_names == easy.class_names and std.concept_names == easy.concept_names
+    # but the pixels differ: textures, distractors, jitter, noise
+    assert (std.images - easy.images).abs().mean() > 0.03
+
+
+def test_masks_are_the_visible_part_and_visible_is_their_share(pair):
+    std, easy = pair
+    occ = std.occluder_masks
+    assert occ.dtype == torch.bool and occ.shape == std.masks.shape
+    assert torch.equal(std.masks, easy.masks & ~occ)
+    assert torch.equal(std.part_masks, easy.part_masks & ~occ[:, None])
+    expected = std.masks.sum((1, 2)).float() / easy.masks.sum((1, 2)).clamp(min=1).float()
+    assert std.visible.dtype == torch.float32 and std.visible.shape == (len(std),)
+    assert torch.allclose(std.visible, expected, atol=1e-6)
+    # an occluder exists exactly where something of the image is covered
+    has_occ = occ.flatten(1).any(1)
+    assert (std.visible[~has_occ] == 1).all()
+
+
+def test_occluders_cover_part_in_about_a_third_rarely_all(pair):
+    std, _ = pair
+    occluded = std.occluder_masks.flatten(1).any(1)
+    share = occluded.float().mean().item()
+    assert 0.22 < share < 0.45, share
+    v = std.visible[occluded]
+    assert v.max() < 0.9                       # an occluder covers at least 15 % of the part
+    assert (v < 0.02).float().mean() < 0.15    # rarely all of it
+    assert v.median() > 0.25                   # mostly part of it
+
+
+def test_standard_discriminative_pixels_keep_their_class(pair):
+    std, _ = pair
+    # hue jitter, distractors and occluders leave the visible discriminative part its class colour
+    # (up to brightness/contrast and noise): nearest class colour of its mean, on well visible parts
+    keep = std.visible > 0.5
+    names = list(data.CLASS_COLORS)
+    table = torch.tensor([data.CLASS_COLORS[c] for c in names])
+    m = std.masks[keep].unsqueeze(1).float()
+    mean = (std.images[keep] * m).sum((2, 3)) / m.sum((2, 3))
+    # compare chromaticity (brightness jitter scales all channels)
+    chroma = lambda c: c / c.sum(-1, keepdim=True).clamp(min=1e-6)
+    nearest = torch.cdist(chroma(mean), chroma(table)).argmin(1)
+    want = torch.tensor([names.index(std.meta["class_color"][int(y)]) for y in std.labels[keep]])
+    assert (nearest == want).float().mean() > 0.97
+
+
+def test_standard_scenes():
+    std = data.flower_scenes(30, seed=4)
+    easy = data.flower_scenes(30, seed=4, difficulty="easy")
+    assert torch.equal(std.labels, easy.labels) and torch.equal(std.boxes, easy.boxes)
+    assert std.visible.shape == (30, 2) and std.occluder_masks.shape == (30, 128, 128)
+    assert torch.equal(std.masks, easy.masks & ~std.occluder_masks[:, None])
+    v = std.masks.sum((2, 3)).float() / easy.masks.sum((2, 3)).float()
+    assert torch.allclose(std.visible, v, atol=1e-6)
+    assert easy.visible is None and easy.meta["difficulty"] == "easy"
+
+
+def test_standard_subset_keeps_the_new_fields(pair):
+    std, _ = pair
+    sub = std.subset([3, 1])
+    assert torch.equal(sub.visible, std.visible[[3, 1]])
+    assert torch.equal(sub.occluder_masks, std.occluder_masks[[3, 1]])
+
+
+@pytest.mark.parametrize("call", [lambda: data.flowers(5, difficulty="hard"),
+                                  lambda: data.flower_scenes(5, difficulty="Easy"),
+                                  lambda: data.flowers(5, difficulty=None)])
+def test_unknown_difficulty_lists_the_allowed_ones(call):
+    with pytest.raises(ValueError, match="difficulty.*'standard', 'easy'"):
         call()

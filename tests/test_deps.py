@@ -62,7 +62,11 @@ def pyproject() -> dict[str, Any]:
 def runtime_requirements() -> dict[str, SpecifierSet]:
     """``{normalised PyPI name: specifier}`` of [project] dependencies, parsed by packaging."""
     out = {}
-    for line in pyproject()["project"]["dependencies"]:
+    project = pyproject()["project"]
+    lines = list(project["dependencies"])
+    for extra in sync_deps.ENV_EXTRAS:  # the conda files carry the notebook front ends too
+        lines += [r for r in project["optional-dependencies"][extra] if not r.startswith("xnb[")]
+    for line in lines:
         req = Requirement(line)
         out[canonicalize_name(req.name)] = _expand_compatible(req.specifier)
     return out
@@ -372,10 +376,10 @@ def _fake_root(tmp_path: Path, dependencies: list[str]) -> Path:
 
 
 def test_adding_a_dependency_changes_the_rendered_files(tmp_path: Path) -> None:
-    deps = pyproject()["project"]["dependencies"] + ["pandas>=2.0"]
+    deps = pyproject()["project"]["dependencies"] + ["scikit-image>=0.22"]
     rendered = sync_deps.render(_fake_root(tmp_path, deps))
     for rel in ENV_FILES:
-        assert "  - pandas>=2.0\n" in rendered[rel]
+        assert "  - scikit-image>=0.22\n" in rendered[rel]
         assert rendered[rel] != (ROOT / rel).read_text(encoding="utf-8")
 
 
@@ -401,6 +405,9 @@ def test_from_pip_dependency_goes_to_pip_and_its_requirements_to_conda(tmp_path:
     top = yaml.safe_load(rendered["environment.yml"])
     assert top["dependencies"][-1] == {"pip": ["captum>=0.8", "-e ."]}
     conda = [d for d in top["dependencies"] if isinstance(d, str)]
+    lab = ["jupyterlab>=4.0", "voila>=0.5"]  # the lab extra, carried by every conda file
+    assert conda[3:5] == lab
+    conda = [d for d in conda if d not in lab]
     # numpy keeps pyproject's bounds; the others come in with captum's (torch>=2.3)
     assert conda == ["python=3.11", "pip", "numpy>=1.24", "matplotlib-base", "packaging",
                      "pytorch-cpu>=2.3", "tqdm"]
@@ -434,3 +441,16 @@ def test_requirement_translation(pep440: str, conda: str) -> None:
     assert sync_deps.conda_name(name) + ",".join(sync_deps.conda_clauses(clauses)) == conda
     conda_spec = conda[len(sync_deps.conda_name(name)) :]
     assert conda_to_specifier(conda_spec) == _expand_compatible(Requirement(pep440).specifier)
+
+
+def test_lab_extra_is_in_the_conda_files_but_not_in_the_core_install() -> None:
+    project = pyproject()["project"]
+    core = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    assert not core & {"jupyterlab", "voila"}, "pip install xnb must not pull the notebook front ends"
+    assert "ipywidgets" in core  # the widgets need it
+    assert {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["lab"]} == {
+        "jupyterlab", "voila"}
+    assert "xnb[lab]" in project["optional-dependencies"]["test"]
+    for rel in ENV_FILES:
+        text = (ROOT / rel).read_text(encoding="utf-8")
+        assert "  - jupyterlab>=4.0\n" in text and "  - voila>=0.5\n" in text, rel

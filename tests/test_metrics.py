@@ -87,3 +87,51 @@ def test_bad_input(call):
 def test_type_errors():
     with pytest.raises(TypeError):
         iou([[True]], torch.zeros(1, 1, dtype=torch.bool))
+
+
+# -- calibration ---------------------------------------------------------------------------------------
+
+def test_reliability_closed_form():
+    from xnb.metrics import expected_calibration_error, reliability
+
+    # 4 images, 2 classes; confidences 0.9, 0.9 (one right, one wrong) and 0.6, 0.6 (both right)
+    p = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1, 1])
+    r = reliability(p, y, n_bins=10, from_logits=False)
+    assert r.count.sum() == 4 and r.count[8] == 2 and r.count[5] == 2     # (0.8, 0.9] and (0.5, 0.6]
+    assert r.accuracy[8] == 0.5 and r.confidence[8] == pytest.approx(0.9)
+    assert r.accuracy[5] == 1.0 and r.confidence[5] == pytest.approx(0.6)
+    # ECE = 2/4 · |0.5 − 0.9| + 2/4 · |1 − 0.6| = 0.4
+    assert r.ece == pytest.approx(0.4)
+    assert np.isnan(r.accuracy[0])  # empty bins are NaN, not 0
+    # from logits: the same probabilities
+    logits = p.log()
+    assert expected_calibration_error(logits, y, n_bins=10) == pytest.approx(0.4)
+
+
+def test_ece_is_zero_for_a_perfectly_calibrated_bin_and_grows_with_over_confidence():
+    from xnb.metrics import expected_calibration_error
+
+    y = torch.tensor([0] * 8 + [1] * 2)        # 80 % class 0
+    logits = torch.log(torch.tensor([[0.8, 0.2]] * 10, dtype=torch.float64))
+    assert expected_calibration_error(logits, y) == pytest.approx(0.0, abs=1e-12)
+    assert expected_calibration_error(logits * 5, y) > 0.15
+
+
+def test_calibration_arguments_are_checked():
+    from xnb.metrics import reliability
+
+    with pytest.raises(ValueError, match="logits"):
+        reliability(torch.zeros(3), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="labels"):
+        reliability(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(TypeError, match="labels"):
+        reliability(torch.zeros(3, 2), torch.zeros(3))
+    with pytest.raises(ValueError, match="labels"):
+        reliability(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="NaN"):
+        reliability(torch.tensor([[0.0, float("nan")]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="n_bins"):
+        reliability(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), n_bins=0)
+    with pytest.raises(ValueError, match="probabilities"):
+        reliability(torch.ones(3, 2), torch.zeros(3, dtype=torch.long), from_logits=False)

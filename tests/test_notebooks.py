@@ -4,8 +4,10 @@ Each notebook runs with nbclient in a fresh ipykernel of *this* interpreter (the
 python, whatever kernelspecs are installed elsewhere), with ``notebooks/`` as working
 directory and ``XNB_TEST=1`` in the kernel's environment, so notebooks can shrink their work.
 
-Time budget: ``metadata["xnb"]["budget_s"]`` of the notebook (default 120 s) is the timeout of
-every cell *and* the limit of the whole run, kernel start included. A stalled executor cannot
+Time budget: ``metadata["xnb"]["budget_s"]`` of the notebook (default 120 s). ``run_notebook`` uses it
+as the timeout of every cell *and* the limit of the whole run, kernel start included; the project's
+notebooks are executed with ``HANG_GUARD`` × that budget (quick mode on a loaded CI machine can be slow;
+the budget itself is measured by ``benchmarks/notebooks.py``). A stalled executor cannot
 hide as a slow pass (see ``tests/_jupyter_patch.py``, applied by ``conftest.py``).
 
 Any error output fails the test (also in cells tagged ``raises-exception``). The executed
@@ -20,6 +22,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
@@ -39,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 ARTIFACT_DIR = ROOT / "artifacts" / "notebooks"
 DEFAULT_BUDGET_S = 120.0
+#: the notebook tests' time-out is this many times the notebook's budget (a hang guard, not a budget)
+HANG_GUARD = 3.0
 KERNEL_NAME = "python3"
 
 
@@ -205,7 +210,15 @@ NOTEBOOKS = committed_notebooks()
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_executes(path: Path) -> None:
-    run_notebook(path, cwd=NOTEBOOK_DIR).check()
+    """Runs in quick mode (XNB_TEST=1) under a hang guard of HANG_GUARD × the notebook's budget: a loaded
+    CI machine may be slow, a stalled one must not pass. The Binder budget itself (60 s, 1.5 GB at full
+    size) is measured and printed by ``benchmarks/notebooks.py``; here an overrun is only a warning."""
+    budget = notebook_budget(nbformat.read(path, as_version=4))
+    run = run_notebook(path, cwd=NOTEBOOK_DIR, budget_s=HANG_GUARD * budget)
+    run.check()
+    if run.wall_s > budget:
+        warnings.warn(f"{path.name}: {run.wall_s:.0f} s in quick mode, over its {budget:g} s budget "
+                      f"(a loaded machine? see benchmarks/notebooks.py)", stacklevel=1)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

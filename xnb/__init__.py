@@ -11,9 +11,10 @@ import importlib
 from .layers import LayerInfo, capture, layers
 from .attribution import METHODS, attribute, explained_score
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
-_SUBMODULES = {"data", "models", "viz", "widgets", "exercises", "metrics", "srae", "additive", "mulasso", "resample",
+_SUBMODULES = {"data", "models", "viz", "widgets", "exercises", "metrics", "claims", "notebooks", "srae", "additive",
+               "mulasso", "resample",
                "sevec"}
 
 __all__ = ["layers", "capture", "attribute", "explained_score", "METHODS", "LayerInfo", *sorted(_SUBMODULES)]

@@ -50,6 +50,7 @@ __all__ = [
     "cifar10",
     "image_folder",
     "FLOWER_VARIANTS",
+    "DIFFICULTIES",
     "FLOWER_PARTS",
     "CLASS_COLORS",
     "PETAL_COLORS",
@@ -65,7 +66,7 @@ __all__ = [
 
 #: Fields of :class:`ImageSet` that hold one entry per item (first dim = N).
 _PER_ITEM = ("images", "labels", "masks", "part_masks", "keypoints", "boxes",
-             "concepts", "flower_masks")
+             "concepts", "flower_masks", "visible", "occluder_masks")
 
 
 @dataclass(eq=False, repr=False)
@@ -100,6 +101,10 @@ class ImageSet(Dataset):
     concept_names : list of str (``K`` names, e.g. ``"center:red"``).
     flower_masks : bool ``[N, H, W]`` (scenes ``[N, 2, H, W]``) -- all pixels
         of the whole object.
+    visible : float32 ``[N]`` (scenes ``[N, 2]``) -- the fraction of the
+        discriminative part left visible by the occluder (1.0 when none).
+    occluder_masks : bool ``[N, H, W]`` -- the pixels covered by an occluder
+        (all False where there is none).
     name : str -- a short description.
     meta : dict -- generator settings and vocabularies (variant, seed, size,
         discriminative part per class, colours, ...).
@@ -116,6 +121,8 @@ class ImageSet(Dataset):
     concepts: Optional[torch.Tensor] = None
     concept_names: Optional[list] = None
     flower_masks: Optional[torch.Tensor] = None
+    visible: Optional[torch.Tensor] = None
+    occluder_masks: Optional[torch.Tensor] = None
     name: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -188,7 +195,7 @@ class ImageSet(Dataset):
                  f"images={tuple(self.images.shape)}",
                  f"n_classes={self.n_classes}"]
         for key in ("masks", "part_masks", "keypoints", "boxes", "concepts",
-                    "flower_masks"):
+                    "flower_masks", "visible", "occluder_masks"):
             value = getattr(self, key)
             if value is not None:
                 parts.append(f"{key}={tuple(value.shape)}")
@@ -263,6 +270,10 @@ NEUTRAL_COLORS = {
 }
 
 FLOWER_VARIANTS = ("single", "double")
+#: ``"standard"`` (the default): textured backgrounds, distractors in class colours,
+#: occluders, photometric jitter, stronger pixel noise. ``"easy"``: the plain generator
+#: of xnb 0.1 (smooth backgrounds, nothing in the way), bit for bit.
+DIFFICULTIES = ("standard", "easy")
 FLOWER_PARTS = ("center", "petals", "stem", "leaf_left", "leaf_right")
 MIN_FLOWER_SIZE = 32
 MIN_SCENE_SIZE = 96
@@ -614,16 +625,192 @@ def _balanced_labels(rng: np.random.Generator, n: int, n_classes: int) -> np.nda
 
 
 # --------------------------------------------------------------------------
+# Clutter: what difficulty="standard" adds to a scene
+# --------------------------------------------------------------------------
+
+_YIQ = np.array([[0.299, 0.587, 0.114],
+                 [0.596, -0.274, -0.322],
+                 [0.211, -0.523, 0.312]], dtype=np.float32)
+_YIQ_INV = np.linalg.inv(_YIQ).astype(np.float32)
+
+#: Share of images with an occluder over the discriminative part.
+OCCLUDED_FRACTION = 1 / 3
+
+
+def _hue_rotate(rgb: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotate the hue of colours ``rgb`` (n, ..., 3) by ``angle`` (n,) radians
+    (a rotation of the chroma plane of YIQ: luma is kept)."""
+    yiq = rgb.astype(np.float32) @ _YIQ.T
+    shape = (-1,) + (1,) * (rgb.ndim - 1)
+    c = np.cos(angle).astype(np.float32).reshape(shape)
+    s = np.sin(angle).astype(np.float32).reshape(shape)
+    i, q = yiq[..., 1:2], yiq[..., 2:3]
+    yiq = np.concatenate([yiq[..., :1], c * i - s * q, s * i + c * q], -1)
+    return np.clip(yiq @ _YIQ_INV.T, 0.0, 1.0).astype(np.float32)
+
+
+def _sample_clutter(rng: np.random.Generator, n: int, size: int, n_distract=(0.3, 0.4, 0.3)) -> dict:
+    """Per-image parameters of textures, distractors, occluder and photometric jitter."""
+    grid = 5
+    low_sat = lambda k: _hsv_to_rgb(rng.random(k), rng.uniform(0.05, 0.30, k),
+                                    rng.uniform(0.30, 0.80, k)).astype(np.float32)
+    c = {
+        # texture: value noise (0) or stripes (1) over the smooth background
+        "tex_kind": rng.integers(0, 2, n),
+        "tex_amp": rng.uniform(0.06, 0.16, n),
+        "tex_grid": (rng.uniform(-1, 1, (n, 1, grid, grid))
+                     + 0.35 * rng.uniform(-1, 1, (n, 3, grid, grid))).astype(np.float32),
+        "tex_freq": rng.uniform(3.0, 9.0, n),
+        "tex_angle": rng.uniform(0.0, math.pi, n),
+        "tex_phase": rng.uniform(0.0, 2 * math.pi, n),
+        "tex_tint": rng.uniform(0.4, 1.0, (n, 3)).astype(np.float32),
+        # 0-2 distractors in class colours: blobs (0) or flowers cut by the border (1)
+        "n_distract": rng.choice(3, n, p=list(n_distract)),
+        "d_kind": rng.integers(0, 2, (2, n)),
+        "d_color": rng.integers(0, len(CLASS_COLORS), (2, n)),
+        "d_pos": rng.uniform(0.0, size, (2, 2, n)),
+        "d_axes": rng.uniform(0.04, 0.10, (2, 2, n)) * size,
+        "d_angle": rng.uniform(0.0, math.pi, (2, n)),
+        "d_side": rng.integers(0, 4, (2, n)),
+        "d_out": rng.uniform(-0.05, 0.6, (2, n)),
+        # occluder over part of the discriminative region
+        "occluded": rng.random(n) < OCCLUDED_FRACTION,
+        "cover": np.where(rng.random(n) < 0.85, rng.uniform(0.15, 0.80, n),
+                          rng.uniform(0.80, 1.0, n)),
+        "o_angle": rng.uniform(0.0, 2 * math.pi, n),
+        "o_depth": rng.uniform(0.0, 0.25, n) * size,
+        "o_width": rng.uniform(0.0, 0.15, n) * size,
+        "o_color": low_sat(n),
+        # photometric jitter
+        "hue": rng.uniform(-0.35, 0.35, n),            # radians, non-discriminative parts
+        "brightness": rng.uniform(0.85, 1.15, n),
+        "contrast": rng.uniform(0.80, 1.20, n),
+        "noise_sd": rng.uniform(0.02, 0.05, n),
+    }
+    return c
+
+
+def _texture(c: dict, sl: slice, H: int, W: int) -> np.ndarray:
+    """(B,3,H,W) zero-mean texture of amplitude ``tex_amp``."""
+    f32 = np.float32
+    vn = F.interpolate(torch.from_numpy(c["tex_grid"][sl]), size=(H, W), mode="bicubic",
+                       align_corners=True).numpy().clip(-1.3, 1.3)
+    rows = np.arange(H, dtype=f32)[None, :, None]
+    cols = np.arange(W, dtype=f32)[None, None, :]
+    t = (rows * _col(np.sin(c["tex_angle"][sl])) + cols * _col(np.cos(c["tex_angle"][sl]))) / max(H, W)
+    st = np.sin(2 * np.pi * _col(c["tex_freq"][sl]) * t + _col(c["tex_phase"][sl]))
+    st = st[:, None] * c["tex_tint"][sl][:, :, None, None]
+    tex = np.where((c["tex_kind"][sl] == 0)[:, None, None, None], vn, st)
+    return (tex * c["tex_amp"][sl][:, None, None, None]).astype(f32)
+
+
+def _draw_distractors(canvas: np.ndarray, c: dict, sl: slice, rng: np.random.Generator,
+                      scale: float, max_count: int = 2) -> None:
+    """Blobs and border-cut flowers in class colours, painted on ``canvas`` in place."""
+    B, _, H, W = canvas.shape
+    f32 = np.float32
+    rows = np.arange(H, dtype=f32)[None, :, None]
+    cols = np.arange(W, dtype=f32)[None, None, :]
+    class_rgb = np.array(list(CLASS_COLORS.values()), dtype=f32)
+    count = np.minimum(c["n_distract"][sl], max_count)
+    for k in range(max_count):
+        on = count > k
+        blob = on & (c["d_kind"][k, sl] == 0)
+        flower = np.flatnonzero(on & (c["d_kind"][k, sl] == 1))
+        color = class_rgb[c["d_color"][k, sl]]
+        if blob.any():
+            ct, st = _col(np.cos(c["d_angle"][k, sl])), _col(np.sin(c["d_angle"][k, sl]))
+            dy = rows - _col(c["d_pos"][k, 0, sl])
+            dx = cols - _col(c["d_pos"][k, 1, sl])
+            x, y = ct * dx + st * dy, ct * dy - st * dx
+            sd = _ellipse_sd(x, y, _col(c["d_axes"][k, 0, sl]), _col(c["d_axes"][k, 1, sl]))
+            alpha = _alpha(sd) * blob[:, None, None]
+            _composite(canvas, alpha.astype(f32), color)
+        if len(flower):
+            # a whole flower whose centre lies near or beyond a border: only part of it shows
+            g = _sample_geometry(rng, len(flower), scale)
+            side = c["d_side"][k, sl][flower]
+            along = c["d_pos"][k, 0, sl][flower] / max(H, W)
+            out = c["d_out"][k, sl][flower] * g["R"]
+            cy = np.where(side == 0, -out, np.where(side == 1, H - 1 + out, along * H))
+            cx = np.where(side == 2, -out, np.where(side == 3, W - 1 + out, along * W))
+            g["cy"], g["cx"] = cy, cx
+            cols4 = np.stack([color[flower],
+                              _jittered(rng, _cidx(PETAL_COLORS)[rng.integers(0, len(PETAL_COLORS), len(flower))][:, None])[:, 0],
+                              _jittered(rng, _cidx(GREEN_COLORS)[rng.integers(0, len(GREEN_COLORS), len(flower))][:, None])[:, 0],
+                              _jittered(rng, _cidx(GREEN_COLORS)[rng.integers(0, len(GREEN_COLORS), len(flower))][:, None])[:, 0]], 1)
+            sub = np.ascontiguousarray(canvas[flower])
+            _render_flowers(sub, g, cols4)
+            canvas[flower] = sub
+
+
+def _occlude(canvas: np.ndarray, target: np.ndarray, c: dict, sl: slice) -> np.ndarray:
+    """Paint an occluder over ``cover`` of each occluded image's ``target`` mask (B,H,W);
+    returns the occluder's pixels (B,H,W) bool."""
+    B, _, H, W = canvas.shape
+    f32 = np.float32
+    occ = np.zeros((B, H, W), bool)
+    rows = np.arange(H, dtype=f32)[:, None]
+    cols = np.arange(W, dtype=f32)[None, :]
+    for b in np.flatnonzero(c["occluded"][sl]):
+        pix = np.argwhere(target[b]).astype(f32)
+        if len(pix) == 0:
+            continue
+        ang = c["o_angle"][sl][b]
+        d = np.array([math.sin(ang), math.cos(ang)], f32)     # (row, col) direction
+        e = np.array([d[1], -d[0]], f32)
+        centre = pix.mean(0)
+        proj = (pix - centre) @ d
+        perp = (pix - centre) @ e
+        p = float(np.quantile(proj, 1.0 - c["cover"][sl][b]))
+        depth = float(proj.max()) - p + 1.5 + c["o_depth"][sl][b]
+        half_w = float(np.abs(perp).max()) + 1.5 + c["o_width"][sl][b]
+        u = (rows - centre[0]) * d[0] + (cols - centre[1]) * d[1] - (p + depth / 2)
+        v = (rows - centre[0]) * e[0] + (cols - centre[1]) * e[1]
+        sd = np.maximum(np.abs(u) - depth / 2, np.abs(v) - half_w)
+        alpha = _alpha(sd)[None]
+        shade = 0.9 + 0.1 * np.clip(v / half_w, -1, 1)
+        _composite(canvas[b:b + 1], alpha.astype(f32), c["o_color"][sl][b:b + 1], shade[None].astype(f32))
+        occ[b] = sd <= 0
+    return occ
+
+
+def _photometric(canvas: np.ndarray, c: dict, sl: slice, rng: np.random.Generator) -> None:
+    """Contrast and brightness jitter, then pixel noise, in place (clipped to [0, 1])."""
+    mean = canvas.mean((1, 2, 3), keepdims=True)
+    canvas -= mean
+    canvas *= c["contrast"][sl].astype(np.float32)[:, None, None, None]
+    canvas += mean
+    canvas *= c["brightness"][sl].astype(np.float32)[:, None, None, None]
+    canvas += (rng.standard_normal(canvas.shape, dtype=np.float32)
+               * c["noise_sd"][sl].astype(np.float32)[:, None, None, None])
+    np.clip(canvas, 0.0, 1.0, out=canvas)
+
+
+# --------------------------------------------------------------------------
 # flowers
 # --------------------------------------------------------------------------
 
-def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0) -> ImageSet:
+def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0,
+            difficulty: str = "standard") -> ImageSet:
     """Procedural flowers (an8Flower-style) whose class is one part's colour.
 
     Each ``size x size`` RGB image shows one flower -- a centre disc, 8 petals,
-    a stem and two leaves -- on a smooth low-saturation background, with
-    jittered position, scale (flower radius 0.22-0.29 of ``size``) and
-    rotation (+-30 degrees), and mild colour jitter and pixel noise.
+    a stem and two leaves -- on a low-saturation background, with jittered
+    position, scale (flower radius 0.22-0.29 of ``size``) and rotation
+    (+-30 degrees), and mild colour jitter and pixel noise.
+
+    difficulty
+        ``"standard"`` (default) adds what makes the task worth explaining:
+        textured backgrounds (value noise or stripes), 0-2 distractors in class
+        colours (blobs, or flowers cut by the image border), an occluder over
+        15-100 % of the discriminative part in about a third of the images
+        (over 80 % in 15 % of those), a hue shift of the non-discriminative
+        parts and the background, brightness/contrast jitter and pixel noise of
+        sd 0.02-0.05. The flowers themselves (geometry, colours, labels) are
+        those of ``"easy"`` with the same seed.
+        ``"easy"``: smooth backgrounds, nothing in the way (xnb 0.1's generator,
+        bit for bit) -- for fast unit tests and comparisons.
 
     variant
         ``"single"``: 6 classes, the class is the colour of the centre disc
@@ -645,11 +832,15 @@ def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0) -> I
     leaf), ``boxes`` of the whole flower (``(row0, col0, row1, col1)``,
     inclusive-exclusive), ``flower_masks``, and one-hot ``concepts`` per
     colour group (center, petals, stem, leaves) with ``concept_names`` such as
-    ``"center:red"`` and ``meta["concept_groups"]``.
+    ``"center:red"`` and ``meta["concept_groups"]``, ``visible`` (fraction of
+    the discriminative part not occluded) and ``occluder_masks``. ``masks``
+    and ``part_masks`` are the *visible* pixels; ``flower_masks`` and
+    ``boxes`` cover the whole flower, occluded pixels included.
     Same arguments give bitwise identical tensors.
     """
     n = _check_int("n", n, 1)
     variant = _check_choice("variant", variant, FLOWER_VARIANTS)
+    difficulty = _check_choice("difficulty", difficulty, DIFFICULTIES)
     size = _check_int("size", size, MIN_FLOWER_SIZE,
                       " (the smallest image in which a flower can be drawn)")
     seed = _check_seed(seed)
@@ -676,17 +867,50 @@ def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0) -> I
     geom["cy"], geom["cx"] = _place(rng, geom["extent"], size, _MARGIN)
     bg = _sample_background(rng, n, size)
 
+    standard = difficulty == "standard"
+    if standard:
+        # a second stream, so that the flowers stay those of "easy" with the same seed
+        rng2 = np.random.default_rng([seed, 1])
+        clutter = _sample_clutter(rng2, n, size)
+        # hue shift of every non-discriminative colour group and of the background
+        disc_group = np.where(leaf_cls, 3, 0)
+        shifted = _hue_rotate(colors, clutter["hue"])
+        keep = np.arange(4)[None, :] == disc_group[:, None]
+        colors = np.where(keep[..., None], colors, shifted).astype(np.float32)
+        for key in ("c0", "c1", "c2"):
+            bg[key] = _hue_rotate(bg[key], clutter["hue"])
+
     images = np.empty((n, 3, size, size), np.float32)
     part_masks = np.empty((n, 5, size, size), bool)
     keypoints = np.empty((n, 5, 2), np.float32)
+    occluder_masks = np.zeros((n, size, size), bool)
+    visible = np.ones(n, np.float32)
     for sl in _chunks(n, size, size):
         canvas = _render_background(_slice_rows(bg, sl), size, size)
+        if standard:
+            canvas += _texture(clutter, sl, size, size)
+            np.clip(canvas, 0.0, 1.0, out=canvas)
+            _draw_distractors(canvas, clutter, sl, rng2, float(size))
         pm, kp = _render_flowers(canvas, _slice_geom(geom, sl), colors[sl])
-        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(0.02)
-        np.clip(canvas, 0.0, 1.0, out=canvas)
+        if standard:
+            leaf = leaf_cls[sl][:, None, None]
+            target = np.where(leaf, pm[:, 3] | pm[:, 4], pm[:, 0])
+            occ = _occlude(canvas, target, clutter, sl)
+            occluder_masks[sl] = occ
+            full = np.maximum(target.sum((1, 2)), 1)
+            visible[sl] = (target & ~occ).sum((1, 2)) / full
+            flower_masks_sl = pm.any(1)
+            pm &= ~occ[:, None]
+            _photometric(canvas, clutter, sl, rng2)
+        else:
+            canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(0.02)
+            np.clip(canvas, 0.0, 1.0, out=canvas)
+            flower_masks_sl = pm.any(1)
         images[sl], part_masks[sl], keypoints[sl] = canvas, pm, kp
+        if sl.start == 0:
+            flower_masks = np.empty((n, size, size), bool)
+        flower_masks[sl] = flower_masks_sl
 
-    flower_masks = part_masks.any(1)
     leaf_mask = part_masks[:, 3] | part_masks[:, 4]
     masks = np.where(leaf_cls[:, None, None], leaf_mask, part_masks[:, 0])
 
@@ -704,7 +928,7 @@ def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0) -> I
 
     meta = {
         "generator": "xnb.data.flowers",
-        "variant": variant, "n": n, "size": size, "seed": seed,
+        "variant": variant, "n": n, "size": size, "seed": seed, "difficulty": difficulty,
         "discriminative_part": disc_part,
         "class_color": class_color,
         "class_colors": dict(CLASS_COLORS),
@@ -725,23 +949,33 @@ def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0) -> I
         concepts=torch.from_numpy(concepts),
         concept_names=concept_names,
         flower_masks=torch.from_numpy(flower_masks),
+        visible=torch.from_numpy(visible),
+        occluder_masks=torch.from_numpy(occluder_masks),
         name=f"flowers-{variant}",
         meta=meta,
     )
 
 
-def flower_scenes(n: int, size: int = 128, seed: int = 0) -> ImageSet:
+def flower_scenes(n: int, size: int = 128, seed: int = 0,
+                  difficulty: str = "standard") -> ImageSet:
     """Scenes with two non-overlapping flowers of different classes.
 
     Flowers are drawn like :func:`flowers` ``variant="single"`` (class = centre
     colour) at the pixel scale of a 64-pixel flower image, placed so that
     their boxes do not intersect. ``labels`` is ``[N, 2]`` (two different
-    classes), ``masks`` ``[N, 2, H, W]`` (each flower's centre disc),
+    classes), ``masks`` ``[N, 2, H, W]`` (each flower's visible centre disc),
     ``flower_masks`` ``[N, 2, H, W]`` and ``boxes`` ``[N, 2, 4]`` as
     ``(row0, col0, row1, col1)`` inclusive-exclusive. ``ds[i]`` returns
     ``(image, labels[i])``.
+
+    ``difficulty="standard"`` (default) adds the clutter of :func:`flowers`
+    (textures, 0-2 distractors, an occluder over each flower's centre in about
+    a third of the cases, photometric jitter, noise); ``visible`` is then
+    ``[N, 2]`` and ``occluder_masks`` ``[N, H, W]`` (both occluders).
+    ``"easy"`` is xnb 0.1's generator, bit for bit.
     """
     n = _check_int("n", n, 1)
+    difficulty = _check_choice("difficulty", difficulty, DIFFICULTIES)
     size = _check_int("size", size, MIN_SCENE_SIZE,
                       " (the smallest image in which two flowers fit)")
     seed = _check_seed(seed)
@@ -784,22 +1018,45 @@ def flower_scenes(n: int, size: int = 128, seed: int = 0) -> ImageSet:
         geoms[j]["cy"], geoms[j]["cx"] = pos[j]
 
     bg = _sample_background(rng, n, size)
+    standard = difficulty == "standard"
+    if standard:
+        rng2 = np.random.default_rng([seed, 2])
+        clutter = [_sample_clutter(rng2, n, size), _sample_clutter(rng2, n, size)]
+        for j in range(2):  # hue shift of everything but the centre discs
+            shifted = _hue_rotate(colors[j], clutter[0]["hue"])
+            colors[j] = np.concatenate([colors[j][:, :1], shifted[:, 1:]], 1)
+        for key in ("c0", "c1", "c2"):
+            bg[key] = _hue_rotate(bg[key], clutter[0]["hue"])
     images = np.empty((n, 3, size, size), np.float32)
     masks = np.empty((n, 2, size, size), bool)
     flower_masks = np.empty((n, 2, size, size), bool)
+    occluder_masks = np.zeros((n, size, size), bool)
+    visible = np.ones((n, 2), np.float32)
     for sl in _chunks(n, size, size):
         canvas = _render_background(_slice_rows(bg, sl), size, size)
+        if standard:
+            canvas += _texture(clutter[0], sl, size, size)
+            np.clip(canvas, 0.0, 1.0, out=canvas)
+            _draw_distractors(canvas, clutter[0], sl, rng2, 64.0)
         for j in range(2):
             pm, _ = _render_flowers(canvas, _slice_geom(geoms[j], sl), colors[j][sl])
             masks[sl, j] = pm[:, 0]
             flower_masks[sl, j] = pm.any(1)
-        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(0.02)
-        np.clip(canvas, 0.0, 1.0, out=canvas)
+        if standard:
+            full = np.maximum(masks[sl].sum((2, 3)), 1)
+            for j in range(2):
+                occluder_masks[sl] |= _occlude(canvas, masks[sl, j], clutter[j], sl)
+            masks[sl] &= ~occluder_masks[sl][:, None]
+            visible[sl] = masks[sl].sum((2, 3)) / full
+            _photometric(canvas, clutter[0], sl, rng2)
+        else:
+            canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(0.02)
+            np.clip(canvas, 0.0, 1.0, out=canvas)
         images[sl] = canvas
     boxes = np.stack([_boxes_from_masks(flower_masks[:, j]) for j in range(2)], 1)
     meta = {
         "generator": "xnb.data.flower_scenes", "variant": "single",
-        "n": n, "size": size, "seed": seed,
+        "n": n, "size": size, "seed": seed, "difficulty": difficulty,
         "discriminative_part": ["center"] * 6, "class_color": class_color,
         "class_colors": dict(CLASS_COLORS),
         "box_format": "(row0, col0, row1, col1), inclusive-exclusive",
@@ -811,6 +1068,8 @@ def flower_scenes(n: int, size: int = 128, seed: int = 0) -> ImageSet:
         masks=torch.from_numpy(masks),
         boxes=torch.from_numpy(boxes),
         flower_masks=torch.from_numpy(flower_masks),
+        visible=torch.from_numpy(visible) if standard else None,
+        occluder_masks=torch.from_numpy(occluder_masks) if standard else None,
         name="flower-scenes",
         meta=meta,
     )

@@ -1,4 +1,5 @@
-"""Scoring heatmaps against ground-truth masks: pixel IoU, the IoU-vs-threshold curve and its area.
+"""Scoring heatmaps against ground-truth masks: pixel IoU, the IoU-vs-threshold curve and its area;
+and scoring a classifier's confidence: the reliability diagram and the expected calibration error.
 
 The µ-Lasso paper (Oramas et al. 2019, §4.3, Figs. 8–9) thresholds each heatmap at a range of levels
 and measures the pixel intersection-over-union with the discriminative-region mask; it reports the area
@@ -13,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["iou", "iou_curve", "iou_at_mean", "IoUCurve", "minmax"]
+__all__ = ["iou", "iou_curve", "iou_at_mean", "IoUCurve", "minmax", "reliability", "Reliability",
+           "expected_calibration_error"]
 
 
 def _as_tensor(a, name: str, dtype=None) -> torch.Tensor:
@@ -130,3 +132,65 @@ def iou_at_mean(heatmaps, masks) -> torch.Tensor:
 from ._pointing import generalized_pointing_game, kept_energy_mask, pointing_game  # noqa: E402
 
 __all__ += ["pointing_game", "generalized_pointing_game", "kept_energy_mask"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration
+
+
+class Reliability(NamedTuple):
+    """Per-bin statistics of a reliability diagram (bins of equal width over the confidence)."""
+
+    edges: np.ndarray        # [B+1] bin edges in [0, 1]
+    confidence: np.ndarray   # [B] mean top-class probability in the bin (NaN where empty)
+    accuracy: np.ndarray     # [B] fraction correct in the bin (NaN where empty)
+    count: np.ndarray        # [B] images in the bin
+    ece: float               # Σ_b (n_b / N) · |accuracy_b − confidence_b|
+
+
+def _probs_labels(logits, labels, from_logits: bool):
+    z = _as_tensor(logits, "logits", torch.float64)
+    y = _as_tensor(labels, "labels")
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise ValueError(f"logits: expected [N, K] with K >= 2 classes, got shape {tuple(z.shape)}")
+    if y.ndim != 1 or len(y) != len(z):
+        raise ValueError(f"labels: expected [N] = [{len(z)}] class indices, got shape {tuple(y.shape)}")
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise TypeError(f"labels: expected integer class indices, got {y.dtype}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= z.shape[1]):
+        raise ValueError(f"labels: class indices must lie in [0, {z.shape[1] - 1}]")
+    if not torch.isfinite(z).all():
+        raise ValueError("logits: contains NaN or inf")
+    p = z.softmax(1) if from_logits else z
+    if not from_logits and ((p < 0).any() or (p.sum(1) - 1).abs().max() > 1e-4):
+        raise ValueError("logits: with from_logits=False, rows must be probabilities summing to 1")
+    return p, y.long()
+
+
+def reliability(logits, labels, n_bins: int = 15, from_logits: bool = True) -> Reliability:
+    """Reliability diagram of a single-label classifier (Guo et al., 2017).
+
+    The top-class probability ``max_k softmax(logits)_k`` of each image falls in one of ``n_bins``
+    equal-width bins over [0, 1] (right-closed, the first bin also takes 0); each bin reports its mean
+    confidence and its accuracy. ``ece`` is the expected calibration error: the count-weighted mean
+    of |accuracy − confidence| over the bins.
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins: expected a positive integer, got {n_bins!r}")
+    p, y = _probs_labels(logits, labels, from_logits)
+    conf, pred = p.max(1)
+    correct = (pred == y).double()
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    b = torch.bucketize(conf, torch.from_numpy(edges[1:-1]), right=False).numpy()
+    count = np.bincount(b, minlength=n_bins)
+    sum_c = np.bincount(b, weights=conf.numpy(), minlength=n_bins)
+    sum_a = np.bincount(b, weights=correct.numpy(), minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mc, ma = sum_c / count, sum_a / count
+    ece = float(np.abs(sum_a - sum_c).sum() / max(len(y), 1))
+    return Reliability(edges, mc, ma, count, ece)
+
+
+def expected_calibration_error(logits, labels, n_bins: int = 15, from_logits: bool = True) -> float:
+    """Expected calibration error with ``n_bins`` equal-width bins (see :func:`reliability`)."""
+    return reliability(logits, labels, n_bins, from_logits).ece

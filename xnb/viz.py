@@ -57,6 +57,7 @@ __all__ = [
     "draw_boxes",
     "grid",
     "bar_contributions",
+    "reliability_diagram",
     "show_png",
 ]
 
@@ -784,6 +785,42 @@ def bar_contributions(
     ax.set_yticks(np.arange(v.size), labels=labs)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_xlabel("contribution")
+    if title:
+        ax.set_title(str(title))
+    return ax
+
+
+def reliability_diagram(reliability: Any, ax: Any = None, label: str | None = None, title: str | None = None,
+                        color: str | None = None):
+    """Plot a reliability diagram (accuracy vs confidence per bin) -> ``matplotlib.axes.Axes``.
+
+    ``reliability`` is an :class:`xnb.metrics.Reliability` (or the dict returned by
+    :func:`xnb.models.calibration`). Each non-empty bin is a point at (mean confidence, accuracy), its
+    area proportional to the bin's count; the diagonal is perfect calibration and the legend gives the
+    expected calibration error. Call it several times on one ``ax`` to compare models.
+    """
+    import matplotlib.pyplot as plt
+
+    from .metrics import Reliability
+
+    rel = reliability.get("reliability") if isinstance(reliability, dict) else reliability
+    if not isinstance(rel, Reliability):
+        raise TypeError(f"reliability: expected an xnb.metrics.Reliability or the dict of "
+                        f"xnb.models.calibration, got {type(reliability).__name__}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.6))
+    keep = rel.count > 0
+    sizes = 400.0 * rel.count[keep] / max(int(rel.count.sum()), 1) + 8.0
+    text = f"ECE {rel.ece:.3f}" if label is None else f"{label} (ECE {rel.ece:.3f})"
+    lines = ax.plot(rel.confidence[keep], rel.accuracy[keep], "-", color=color, alpha=0.6, label=text)
+    ax.scatter(rel.confidence[keep], rel.accuracy[keep], s=sizes, color=lines[0].get_color(), alpha=0.8,
+               edgecolors="k", linewidths=0.4)
+    ax.plot([0, 1], [0, 1], ":", color="gray", linewidth=1)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8)
     if title:
         ax.set_title(str(title))
     return ax
