@@ -18,6 +18,7 @@ TESTS       ?= tests
 
 STAMP_RUN   := $(VENV)/.xnb-installed
 STAMP_TEST  := $(VENV)/.xnb-installed-test
+STAMP_DOCS  := $(VENV)/.xnb-installed-docs
 
 # `jupyter lab` flags: as root, Jupyter refuses to start without --allow-root; with no display
 # (SSH, container, CI) there is no browser to open -- the URL with its token is printed instead.
@@ -32,13 +33,16 @@ endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-test lab voila test strip sync-deps binder-url weights bench clean distclean
+.PHONY: help venv install install-test docs lab voila test claims claims-quick strip sync-deps binder-url weights bench clean distclean
 
 help:
 	@echo "make lab        install xnb (editable) into $(VENV) and start JupyterLab on notebooks/ (IP=$(IP) PORT=$(PORT))"
 	@echo "make voila      serve notebooks/ as Voila dashboards (live widgets, code hidden) on $(IP):$(VOILA_PORT)"
 	@echo "make test       install xnb[test] into $(VENV) and run pytest over $(TESTS) (PYTEST_ARGS=..., TESTS=...)"
-	@echo "make install    create $(VENV) and install xnb (editable) with its dependencies"
+	@echo "make claims     re-measure every paper claim over 3 seeds; prints the table, writes docs/claims.md"
+	@echo "make claims-quick  the same with quick settings (prints only; CLAIMS_ARGS=... for more options)"
+	@echo "make docs       install xnb[docs] into $(VENV) and build the documentation site into site/ (mkdocs --strict, offline)"
+	@echo "make install    create $(VENV) and install xnb (editable) with its dependencies and the lab extra"
 	@echo "make strip      remove outputs / execution counts from notebooks/*.ipynb"
 	@echo "make sync-deps  regenerate environment.yml and binder/ from pyproject.toml"
 	@echo "make binder-url print this repository's mybinder.org URL (from \`git remote get-url origin\`)"
@@ -55,13 +59,19 @@ $(VENV_PY):
 venv: $(VENV_PY)
 
 # `.[test]` includes everything `.` does, so the test stamp also refreshes the runtime stamp.
+# the `lab` extra: JupyterLab and Voila (a plain `pip install xnb` is the library and its widgets only)
 $(STAMP_RUN): pyproject.toml | $(VENV_PY)
-	$(PIP) install $(PIP_FLAGS) -e .
+	$(PIP) install $(PIP_FLAGS) -e ".[lab]"
 	@touch $@
 
 $(STAMP_TEST): pyproject.toml | $(VENV_PY)
-	$(PIP) install $(PIP_FLAGS) -e ".[test]"
-	@touch $@ $(STAMP_RUN)
+	$(PIP) install $(PIP_FLAGS) -e ".[test,docs]"
+	@touch $@ $(STAMP_RUN) $(STAMP_DOCS)
+
+# `.[docs]` lacks the `lab` extra, so the docs stamp does not stand for the runtime one.
+$(STAMP_DOCS): pyproject.toml | $(VENV_PY)
+	$(PIP) install $(PIP_FLAGS) -e ".[docs]"
+	@touch $@
 
 install: $(STAMP_RUN)
 
@@ -76,6 +86,16 @@ lab: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	@bash scripts/ensure_browser.sh
 	$(VENV_PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+claims: $(STAMP_RUN)
+	$(VENV_PY) -m xnb.claims --out docs/claims.md $(CLAIMS_ARGS)
+
+claims-quick: $(STAMP_RUN)
+	$(VENV_PY) -m xnb.claims --quick --out '' $(CLAIMS_ARGS)
+
+# mkdocs.yml: site_dir is site/; --strict turns every warning (broken link, reference, docstring) into an error.
+docs: $(STAMP_DOCS)
+	NO_MKDOCS_2_WARNING=1 $(VENV_PY) -m mkdocs build --strict
 
 voila: $(STAMP_RUN)
 	$(VENV_PY) scripts/serve_voila.py notebooks --no-browser --Voila.ip=$(IP) --port=$(VOILA_PORT)
@@ -105,7 +125,7 @@ bench: $(STAMP_RUN)
 # --- cleaning ----------------------------------------------------------------------------
 
 clean:
-	rm -rf artifacts build dist .pytest_cache
+	rm -rf artifacts build dist site xnb/_notebooks .pytest_cache
 	find . -path ./$(VENV) -prune -o -path ./.git -prune -o \
 		\( -name __pycache__ -o -name .ipynb_checkpoints -o -name '*.egg-info' \) \
 		-type d -print -exec rm -rf {} +

@@ -89,6 +89,18 @@ def jupyterlab_server(notebook_dir: Path, env: dict | None = None, token: str = 
 
 
 @contextlib.contextmanager
+def notebook7_server(notebook_dir: Path, env: dict | None = None, token: str = "xnb-test"):
+    """Yield (base URL, token) of a Jupyter Notebook 7 (the ``notebook`` package) serving ``notebook_dir``."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "notebook", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--IdentityProvider.token={token}", f"--notebook-dir={notebook_dir}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    with _serve(cmd, port, notebook_dir, env, "notebook7.log") as url:
+        yield url, token
+
+
+@contextlib.contextmanager
 def chromium():
     """Yield a Playwright Browser on the system's Chromium."""
     from playwright.sync_api import sync_playwright

@@ -530,4 +530,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m xnb.claims` runs this file as __main__: use the importable module's main (and so its
+    # Claim class, the one the paper modules return), not this copy's
+    from xnb.claims import main as _main
+
+    sys.exit(_main())
