@@ -21,6 +21,7 @@ with ``np.var``).
 Evaluation helpers (§5): :func:`evaluate_patches` (patch localization against the flowers' ground
 truth, Table 1), :func:`masked_images` + :func:`secondary_accuracy` (§5.1) and
 :func:`jaccard_during_training` (Fig. 3). :class:`ResamplingExplorer` is the live widget.
+:data:`CLAIMS` and :func:`claims` re-measure the paper's claims over seeds (see :mod:`xnb.claims`).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ __all__ = [
     "resample", "neuron_importance", "neuron_importance_all", "top_neurons", "jaccard", "Patches",
     "patches", "PatchEvaluation", "evaluate_patches", "masked_images", "secondary_classifier",
     "secondary_accuracy", "jaccard_during_training", "ResamplingExplorer", "depth_colors", "DEPTH_COLORS",
-    "EXERCISES",
+    "EXERCISES", "CLAIMS", "claims",
 ]
 
 #: metric name -> what it scores (equation of the paper)
@@ -921,3 +922,291 @@ EXERCISES: dict[str, Exercise] = {
         "With schedule='growing' and σ=0.1, what is the standard deviation of the noise filter of copy "
         "i=10?", _ex_3, "noise_levels(n, sigma, 'growing') gives σ·i for copy i.", _close),
 }
+
+
+# --------------------------------------------------------------------------- claims (xnb.claims)
+
+from .claims import Better, ClaimSpec, check_quick, check_seeds  # noqa: E402  (kept beside the claims they serve)
+
+#: the explained model (shipped; never retrained by claims())
+_CLAIM_MODEL = "flowers-single"
+_CLAIM_LAYERS = ("conv2", "conv3", "conv4")
+#: per-seed data seeds: disjoint from the shipped models' training / calibration / test seeds (1, 3, 2026)
+_CLAIM_DATA_SEED = 1000
+#: sizes: images per seed (70 % train / 30 % test for the secondary classifier), probe images of the
+#: untrained network, secondary classifier width / epochs
+_CLAIM_SIZES = {False: dict(n_images=48, n_probe=12, width=16, epochs=40),
+                True: dict(n_images=10, n_probe=4, width=16, epochs=20)}
+#: the secondary classifier sees the masked images average-pooled by this factor (64 → 16 px: the class
+#: evidence, a colour, survives, and training is 16× cheaper)
+_SEC_POOL = 4
+_N, _SIGMA, _LAMBDA = 50, 0.1, 0.1
+_REL = "precision (λ rel.)"
+_MATCHED = "random (matched)"
+
+_VARIES_EVAL = ("the flower sample (flowers(n, seed=1000 + seed), standard difficulty), the noise of the "
+                "perturbed copies and the random units' draw")
+_VARIES_SEC = _VARIES_EVAL + ", the secondary classifier's initialisation and batch order"
+_VARIES_J = _VARIES_EVAL + ", the untrained network's initialisation"
+_P_COMMON = (f"shipped {_CLAIM_MODEL}; layers {', '.join(_CLAIM_LAYERS)}; n = {_N} copies, σ = {_SIGMA} "
+             f"(constant, §4.1); ReLU'd activations; patch = box of the non-zero deconvnet map")
+_P_LOC = (_P_COMMON + f"; precision λ = {_LAMBDA} in activation units (the authors' code); a patch hits when "
+          "its box contains a visible flower pixel (flower_masks minus occluder_masks); fraction pooled over "
+          "all non-empty patches of all images; baseline: the best of the four APPLE metrics on that seed, each "
+          "cut to as many units per image and layer as precision kept (the paper keeps the number of patches "
+          "per layer constant across metrics; same images, same layers)")
+_P_RAND = (_P_COMMON + f"; precision λ = {_LAMBDA} (absolute); hit as above; baseline: units drawn uniformly "
+           "in each layer, as many as precision kept there (same images, same layers, same count)")
+_P_SEC = (_P_COMMON + f"; precision λ = {_LAMBDA} (absolute); each image masked outside the union of the "
+          f"metric's top-5 patches (all layers) (masked_images), then average-pooled {_SEC_POOL}× (16 px); the "
+          "§5.1 CNN (secondary_classifier, Adam one-cycle lr 1e-2, batch 16) trained on 70 % of the images, "
+          "accuracy on the other 30 %; baseline 'best other metric': the best of correlation and the four APPLE "
+          "metrics on that seed")
+_P_J = (_P_COMMON + "; top 5 per layer; precision with λ = 0.1 × the layer's largest mean activation "
+        "(an absolute λ is not comparable across networks with different activation scales); Jaccard "
+        "|A∩B|/|A∪B| (the paper's), mean over layers and images")
+
+CLAIMS = [
+    ClaimSpec("resample", "Table 1: precision patches localize better than the APPLE baselines (top 5)",
+              "patch localization 0.96 vs APPLE 0.91–0.94 (VGG16, 5 images, by hand)",
+              "fraction of top-5 patches per layer whose box holds a visible flower pixel",
+              Better(higher=True), baseline_name="best APPLE (same count)", protocol=_P_LOC, varies=_VARIES_EVAL),
+    ClaimSpec("resample", "Table 1: precision patches localize better than the APPLE baselines (top 20)",
+              "patch localization 0.91 vs APPLE 0.79–0.82",
+              "fraction of top-20 patches per layer whose box holds a visible flower pixel",
+              Better(higher=True), baseline_name="best APPLE (same count)", protocol=_P_LOC, varies=_VARIES_EVAL),
+    ClaimSpec("resample", "§5.3: precision patches localize better than random units (top 5)",
+              "0.96 'localized on the object' (no chance level given)",
+              "fraction of top-5 patches per layer whose box holds a visible flower pixel",
+              Better(higher=True), baseline_name="random units", protocol=_P_RAND, varies=_VARIES_EVAL),
+    ClaimSpec("resample", "Table 1: the secondary classifier is most accurate on precision patches",
+              "accuracy 0.94 vs correlation 0.705, APPLE 0.607–0.787",
+              "test accuracy of the secondary classifier on images masked outside the top-5 patches",
+              Better(higher=True), baseline_name="best other metric", protocol=_P_SEC, varies=_VARIES_SEC),
+    ClaimSpec("resample", "Fig. 2: precision patches beat correlation patches for the secondary classifier",
+              "precision above correlation at every epoch (Fig. 2); 0.94 vs 0.705 (Table 1)",
+              "test accuracy of the secondary classifier on images masked outside the top-5 patches",
+              Better(higher=True), baseline_name="correlation", protocol=_P_SEC, varies=_VARIES_SEC),
+    ClaimSpec("resample", "Fig. 3: correlation and precision agree more once the network is trained",
+              "Jaccard rises with accuracy during training (Fig. 3)",
+              "Jaccard(top-5 correlation, top-5 precision) of the trained network",
+              Better(higher=True), baseline_name="untrained net",
+              protocol=_P_J + "; baseline: the same architecture with fresh random weights (chance accuracy), "
+                              "same images", varies=_VARIES_J),
+    ClaimSpec("resample", "§5.2: for an accurate network the two metrics select similar units",
+              "'rankings … are similar for accurate networks' (Fig. 3, end of training)",
+              "Jaccard(top-5 correlation, top-5 precision) of the trained network",
+              Better(higher=True), baseline_name="random sets",
+              protocol=_P_J + "; baseline: the expected Jaccard of two random unit sets of the same sizes in "
+                              "the same layer (exact, hypergeometric overlap)", varies=_VARIES_EVAL),
+]
+
+
+def _untrained_copy(model: nn.Module, seed: int) -> nn.Module:
+    """The same architecture with fresh default initialisation (seeded)."""
+    import copy
+
+    net = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):  # the caller's global RNG state is left as it was
+        torch.manual_seed(seed)
+        for m in net.modules():
+            if m is not net and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    return net.eval()
+
+
+def _selection_jaccard(ev: PatchEvaluation, a: str, b: str, k: int, layer: str) -> list:
+    return [jaccard(s[a][layer][:k], s[b][layer][:k]) for s in ev.selections]
+
+
+def _chance_jaccard(n_units: int, ka: int, kb: int) -> float:
+    """Expected Jaccard |A∩B|/|A∪B| of two sets of ka and kb units drawn uniformly and independently among
+    n_units (exact: the overlap is hypergeometric). Two empty sets count 1, as :func:`jaccard`."""
+    from math import comb
+
+    if ka == 0 and kb == 0:
+        return 1.0
+    total = comb(n_units, kb)
+    return float(sum(comb(ka, x) * comb(n_units - ka, kb - x) / total * x / (ka + kb - x)
+                     for x in range(max(0, ka + kb - n_units), min(ka, kb) + 1)))
+
+
+def _measure_seed(model, seed: int, quick: bool) -> dict:
+    """Every claim's value (and the numbers of its note) for one seed: one resample + patches pass per
+    image serves all the localization, secondary-classifier and Jaccard claims."""
+    from . import data
+
+    s = _CLAIM_SIZES[quick]
+    layers = list(_CLAIM_LAYERS)
+    ds = data.flowers(s["n_images"], seed=_CLAIM_DATA_SEED + seed)
+    noise_seed = 10_000 * (seed + 1)  # per image: noise_seed + i, never shared between seeds
+    ev = evaluate_patches(model, ds.images, layers, k_max=20, n=_N, sigma=_SIGMA, threshold=_LAMBDA,
+                          seed=noise_seed, progress=False,
+                          variants={_REL: dict(metric="precision", threshold=_LAMBDA, threshold_scale="layer_max")})
+    # random units matched to precision: a prefix of the uniform permutation is a uniform subset, so the
+    # first |precision's selection| of the drawn units match precision's count per image and layer (for
+    # top 5 and top 20 alike)
+    # (and, for the notes, each APPLE metric cut to precision's count per image and layer)
+    for sel in ev.selections:
+        sel[_MATCHED] = {l: sel["random"][l][:len(sel["precision"][l])] for l in layers}
+        for a in APPLE_METRICS:
+            sel[f"{a} (matched)"] = {l: sel[a][l][:len(sel["precision"][l])] for l in layers}
+    ev.metrics += [_MATCHED] + [f"{a} (matched)" for a in APPLE_METRICS]
+    visible = ds.flower_masks & ~ds.occluder_masks
+    m: dict = {"seed": seed}
+    for k in (5, 20):
+        loc = ev.localization(visible, k)
+        m[f"loc{k}"] = {name: v[0] for name, v in loc.items()}
+        m[f"n{k}"] = {name: v[1] for name, v in loc.items()}
+        m[f"layer{k}"] = {l: {name: v[0] for name, v in ev.localization(visible, k, layers=[l]).items()}
+                          for l in layers}
+        m[f"kept{k}"] = {l: float(np.mean([len(sel["precision"][l][:k]) for sel in ev.selections])) for l in layers}
+        # how far precision's units are the APPLE metrics' own (same counts; where precision kept any)
+        m[f"same{k}"] = {a: float(np.mean([jaccard(sel["precision"][l][:k], sel[f"{a} (matched)"][l][:k])
+                                           for sel in ev.selections for l in layers if sel["precision"][l]] or [0.0]))
+                         for a in APPLE_METRICS}
+    m["area"] = ev.area(5)
+
+    # §5.1: secondary classifier on masked images (70 % train / 30 % test)
+    n_tr = int(round(0.7 * len(ds)))
+    ytr, yte = ds.labels[:n_tr], ds.labels[n_tr:]
+    acc = {}
+    for name in ["full image", "precision", "correlation", *APPLE_METRICS, _MATCHED]:
+        xm = ds.images if name == "full image" else masked_images(ev, ds.images, name, 5)
+        xm = nn.functional.avg_pool2d(xm, _SEC_POOL)
+        acc[name] = secondary_accuracy(xm[:n_tr], ytr, xm[n_tr:], yte, n_classes=6, width=s["width"],
+                                       epochs=s["epochs"], batch_size=16, lr=1e-2, seed=seed)
+    m["acc"] = acc
+
+    # Jaccard(correlation, precision with a relative λ), trained vs untrained vs random sets
+    jt = {l: float(np.mean(_selection_jaccard(ev, "correlation", _REL, 5, l))) for l in layers}
+    chance = {}
+    for l in layers:
+        c = _layer_units(model, l)
+        chance[l] = float(np.mean([_chance_jaccard(c, len(sel["correlation"][l][:5]), len(sel[_REL][l][:5]))
+                                   for sel in ev.selections]))
+    untrained = _untrained_copy(model, 5000 + seed)
+    ju = {l: [] for l in layers}
+    for i in range(s["n_probe"]):
+        res = resample(untrained, ds.images[i:i + 1], layers, n=_N, sigma=_SIGMA, seed=noise_seed + i)
+        for l in layers:
+            ju[l].append(jaccard(top_neurons(res.importance(l, "correlation"), 5),
+                                 top_neurons(res.importance(l, "precision", _LAMBDA, "layer_max"), 5)))
+    # the trained network on the same probe images as the untrained one (paired)
+    jt_probe = {l: float(np.mean(_selection_jaccard(ev, "correlation", _REL, 5, l)[:s["n_probe"]])) for l in layers}
+    m["jac"] = {"trained": jt, "trained_probe": jt_probe, "chance": chance,
+                "untrained": {l: float(np.mean(v)) for l, v in ju.items()}}
+    return m
+
+
+def _layer_units(model: nn.Module, layer: str) -> int:
+    """Number of output channels of a conv layer (the units a selection is drawn from)."""
+    _, mod = get_layer(model, layer)
+    return int(mod.out_channels if hasattr(mod, "out_channels") else mod.weight.shape[0])
+
+
+def _sizes_text(quick: bool) -> str:
+    s = _CLAIM_SIZES[quick]
+    return (f"; sizes ({'quick' if quick else 'full'}): {s['n_images']} images per seed, secondary classifier "
+            f"width {s['width']}, {s['epochs']} epochs, untrained net on {s['n_probe']} of the images")
+
+
+def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
+    """The paper's claims (:data:`CLAIMS`) re-measured over ``seeds`` (see :mod:`xnb.claims`).
+
+    Per seed: a fresh sample of standard-difficulty flowers (seed 1000 + seed), fresh perturbation
+    noise and random-unit draws, a fresh secondary-classifier initialisation and a fresh untrained
+    network; the shipped ``flowers-single`` is fixed. ``quick``: fewer images, a smaller and shorter
+    secondary classifier (the notebook's setting)."""
+    from tqdm.auto import tqdm
+
+    from . import models
+
+    seeds = check_seeds(seeds)
+    quick = check_quick(quick)
+    model = models.load(_CLAIM_MODEL)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions and batches: threads only wait on each other here
+    try:
+        rows = [_measure_seed(model, s, quick) for s in tqdm(seeds, desc="resample claims", disable=not progress)]
+    finally:
+        torch.set_num_threads(threads)
+    sizes = _sizes_text(quick)
+    layers = list(_CLAIM_LAYERS)
+
+    def mean(f):
+        return float(np.mean([f(r) for r in rows]))
+
+    def best_apple(r, k):
+        return max(_nan0(r[f"loc{k}"][a + " (matched)"]) for a in APPLE_METRICS)
+
+    def layer_loc(k, l, name):
+        v = [r[f"layer{k}"][l][name] for r in rows if np.isfinite(r[f"layer{k}"][l][name])]
+        return float(np.mean(v)) if v else float("nan")
+
+    def loc_note(k):
+        per_layer = "; ".join(
+            f"{l} precision " + (f"{layer_loc(k, l, 'precision'):.2f}" if np.isfinite(layer_loc(k, l, 'precision'))
+                                 else "– (no unit kept)")
+            + f" vs APPLE top-{k} {min(layer_loc(k, l, a) for a in APPLE_METRICS):.2f}–"
+              f"{max(layer_loc(k, l, a) for a in APPLE_METRICS):.2f}"
+            for l in layers)
+        kept = ", ".join(f"{mean(lambda r: r[f'kept{k}'][l]):.2f}" for l in layers)
+        return (f"λ = {_LAMBDA} leaves precision {kept} of the top-{k} units per image in {', '.join(layers)} (the "
+                f"baseline is cut to the same counts); "
+                f"per layer: {per_layer}; random units matched to precision {mean(lambda r: _nan0(r[f'loc{k}'][_MATCHED])):.2f}, "
+                f"{k} random units per layer {mean(lambda r: r[f'loc{k}']['random']):.2f}; precision with λ "
+                f"relative to the layer max {mean(lambda r: _nan0(r[f'loc{k}'][_REL])):.2f}; Jaccard of precision's units "
+                f"with each APPLE metric's (same counts) " + ", ".join(f"{a} {mean(lambda r: r[f'same{k}'][a]):.2f}"
+                                                                        for a in APPLE_METRICS)
+                + f"; the best APPLE metric with "
+                f"its full top {k} in every layer {mean(lambda r: max(r[f'loc{k}'][a] for a in APPLE_METRICS)):.2f}; "
+                f"patches counted per "
+                f"seed: precision {mean(lambda r: r[f'n{k}']['precision']):.0f}, each APPLE metric's full top {k} about "
+                f"{mean(lambda r: r[f'n{k}']['activation_sum']):.0f} (means over seeds)")
+
+    def sec_note():
+        others = ["correlation", *APPLE_METRICS]
+        full = mean(lambda r: r['acc']['full image'])
+        n_img = _CLAIM_SIZES[quick]["n_images"]
+        n_tr = int(round(0.7 * n_img))
+        warn = (f"with {n_tr} training images the classifier on full images is at chance ({full:.2f}); "
+                if full <= 1 / 6 + 0.05 else "")
+        return (warn + f"accuracy (chance 1/6 = 0.17): full image {mean(lambda r: r['acc']['full image']):.2f}, precision "
+                f"{mean(lambda r: r['acc']['precision']):.2f}, correlation {mean(lambda r: r['acc']['correlation']):.2f}, "
+                f"APPLE {min(mean(lambda r: r['acc'][a]) for a in APPLE_METRICS):.2f}–"
+                f"{max(mean(lambda r: r['acc'][a]) for a in APPLE_METRICS):.2f}, random units matched to precision "
+                f"{mean(lambda r: r['acc'][_MATCHED]):.2f}; image area left visible: precision "
+                f"{mean(lambda r: r['area']['precision']):.0%}, others "
+                f"{min(mean(lambda r: r['area'][a]) for a in others):.0%}–{max(mean(lambda r: r['area'][a]) for a in others):.0%}, "
+                f"random matched {mean(lambda r: r['area'][_MATCHED]):.0%}; "
+                f"{n_img - n_tr} test images per seed "
+                f"(means over seeds)")
+
+    def jac_note():
+        return ("per layer (" + ", ".join(layers) + "): trained "
+                + "/".join(f"{mean(lambda r: r['jac']['trained'][l]):.2f}" for l in layers) + ", untrained "
+                + "/".join(f"{mean(lambda r: r['jac']['untrained'][l]):.2f}" for l in layers) + ", random sets "
+                + "/".join(f"{mean(lambda r: r['jac']['chance'][l]):.2f}" for l in layers) + " (means over seeds)")
+
+    sec_others = ["correlation", *APPLE_METRICS]
+    measured = [
+        ([_nan0(r["loc5"]["precision"]) for r in rows], [best_apple(r, 5) for r in rows], lambda: loc_note(5)),
+        ([_nan0(r["loc20"]["precision"]) for r in rows], [best_apple(r, 20) for r in rows], lambda: loc_note(20)),
+        ([_nan0(r["loc5"]["precision"]) for r in rows], [_nan0(r["loc5"][_MATCHED]) for r in rows], lambda: loc_note(5)),
+        ([r["acc"]["precision"] for r in rows], [max(r["acc"][o] for o in sec_others) for r in rows], sec_note),
+        ([r["acc"]["precision"] for r in rows], [r["acc"]["correlation"] for r in rows], sec_note),
+        ([float(np.mean(list(r["jac"]["trained_probe"].values()))) for r in rows],
+         [float(np.mean(list(r["jac"]["untrained"].values()))) for r in rows], jac_note),
+        ([float(np.mean(list(r["jac"]["trained"].values()))) for r in rows],
+         [float(np.mean(list(r["jac"]["chance"].values()))) for r in rows], jac_note),
+    ]
+    out = []
+    for spec, (values, baseline, note) in zip(CLAIMS, measured):
+        out.append(spec.judge(values, baseline=baseline, seeds=seeds, note=note(), protocol=spec.protocol + sizes))
+    return out
+
+
+def _nan0(v: float) -> float:
+    """A localization fraction with no patch to count (NaN) counts as 0 (no patch hit the object)."""
+    return 0.0 if not np.isfinite(v) else float(v)

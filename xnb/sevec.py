@@ -1,4 +1,4 @@
-"""SeVec: semantic vectors in a network's feature space (Wang et al., "Semantics for global and local
+"""SeVec: semantic vectors in a network's feature space (Gu & Tresp, "Semantics for global and local
 interpretation of deep neural networks").
 
 A concept c (a class, or a part×colour attribute) gets the unit vector v_c closest, in mean cosine, to the
@@ -7,6 +7,9 @@ v_c = A / ‖A‖ with A = Σ_i a_i / ‖a_i‖. From the SeVecs: retrieval (cos
 cos(v_a, v_b), the degree of diversity D_c = 1 − mean_i cos(a_i, v_c) (§4.2), representation edits
 (Table 1) and semantic suppression in backpropagation (§5.1, the core's ``semantic_guided_backprop`` and
 ``semantic_input_x_gradient``), evaluated with the generalised pointing game (§5.2, :mod:`xnb.metrics`).
+
+:data:`CLAIMS` and :func:`claims` re-measure the paper's claims (Table 1, Table 2, Fig. 7, §3.1) over seeds
+on the shipped ``flowers-single`` model (see :mod:`xnb.claims`).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .exercises import Exercise
 from .layers import get_layer, stream_layer
 
 __all__ = ["features", "SeVec", "binarize", "single_neuron_retrieval", "precision_at_k", "modify_representation",
-           "MODIFICATIONS", "EXERCISES"]
+           "MODIFICATIONS", "EXERCISES", "CLAIMS", "claims"]
 
 
 def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=None, binary: bool = False,
@@ -273,6 +276,271 @@ def modify_representation(model: nn.Module, layer: str, images, targets, sevec: 
     finally:
         model.train(was)
     return torch.cat(deltas)
+
+
+# -------------------------------------------------------------------- claims (xnb.claims)
+
+from .claims import AtLeast, AtMost, Better, ClaimSpec  # noqa: E402
+
+#: the shipped model every claim is measured on (the paper's VGG16 on ImageNet → flowers-single)
+_MODEL = "flowers-single"
+#: kept energies m (%) of the generalised pointing game (Fig. 7's x axis, 0 < m < 100)
+_M_GRID = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
+#: sizes: quick (notebooks, tests) and full (``make claims``)
+_SIZES = {True: dict(n_fit=240, n_test=240, n_edit=120, n_scenes=10),
+          False: dict(n_fit=1000, n_test=1200, n_edit=300, n_scenes=50)}
+_SEED_BASE = 10_000  # data seeds 10000 + 10·seed + {0, 1, 2}: disjoint from the shipped models' 1, 3, 2026
+
+
+def _sizes_text() -> str:
+    q, f = _SIZES[True], _SIZES[False]
+    return ", ".join(f"{k} {q[k]} (full {f[k]})" for k in q)
+
+
+_DATA = (f"{_MODEL} model (shipped, not retrained); default standard flowers data; per seed s: SeVecs fitted on "
+         f"flowers(n_fit, seed={_SEED_BASE}+10s), evaluated on flowers(n_test, seed={_SEED_BASE}+10s+1)")
+_VARIES_DATA = "the fit and test images (data seeds 10000 + 10·seed + {0, 1})"
+_VARIES_EDIT = _VARIES_DATA + " and the random neuron / mask permutation (torch seed = seed)"
+_VARIES_SCENES = ("the fit images and the two-flower scenes (flower_scenes(n_scenes, seed=10000 + 10·seed + 2)); "
+                  "the maps themselves are deterministic")
+_EDIT = (f"{_DATA}; Table 1 edits at relu6 (the paper's fc1) on the first n_edit test images; Δ = p(true class) "
+         f"after − before (softmax probability); SeVec mask 1[v_c / max v_c > 0.5]; sizes: {_sizes_text()}")
+_GPG = (f"{_DATA}; class SeVecs at avgpool (the paper's pool5), suppression mask 1[v_c / max v_c > 0.5]; every "
+        f"flower of n_scenes two-flower scenes explained for its own class; generalised pointing game against "
+        f"that flower's box (all kept pixels inside), m ∈ {list(_M_GRID)} %; sizes: {_sizes_text()}")
+
+CLAIMS = [
+    ClaimSpec("sevec", "SeVec retrieval beats the single associated neuron (§3.1)",
+              "qualitative: retrieved images hold the concept (Fig. 1); a single unit is not enough",
+              "precision@K of held-out images ranked by cos(a, v_c), mean over the 6 classes",
+              Better(higher=True), baseline_name="single neuron",
+              protocol=_DATA + "; features at relu6; K = n_test // 12 (half a class); the baseline ranks by "
+                               "the activation of the largest entry of v_c; sizes: " + _sizes_text(),
+              varies=_VARIES_DATA),
+    ClaimSpec("sevec", "SeVec-mask edit raises p(true class) by about 20 % (Table 1)", "+0.1929",
+              "mean Δ p(true class), representation × 1[v_c > 0.5] at relu6",
+              AtLeast(0.1), protocol=_EDIT + "; bound: half the paper's +0.19", varies=_VARIES_EDIT),
+    ClaimSpec("sevec", "SeVec-mask edit beats its random permutation (Table 1)", "+0.1929 vs +4.25e-06",
+              "mean Δ p(true class): SeVec mask vs a random permutation of it",
+              Better(higher=True, margin=0.05), baseline_name="permuted mask",
+              protocol=_EDIT + "; margin 0.05", varies=_VARIES_EDIT),
+    ClaimSpec("sevec", "raising the associated neuron hardly changes p(true class) (Table 1)", "+1.05e-06",
+              "mean |Δ p(true class)|, associated unit set to 1.5 × the layer's maximum",
+              AtMost(0.01), protocol=_EDIT + "; |Δ| per image, then the mean", varies=_VARIES_EDIT),
+    ClaimSpec("sevec", "the permuted mask has almost no impact (Table 1)", "+4.25e-06",
+              "mean |Δ p(true class)|, representation × a random permutation of the SeVec mask",
+              AtMost(0.01), protocol=_EDIT + "; |Δ| per image, then the mean", varies=_VARIES_EDIT),
+    ClaimSpec("sevec", "diversity D_c is negatively correlated with per-class accuracy (Table 2)",
+              "r = −0.5245 (top-1, p ≈ 0)", "Pearson r(D_c, per-class top-1 accuracy) over the 6 classes",
+              AtMost(0.0),
+              protocol=_DATA + "; D_c at relu6 on the fit images, accuracy on the test images; sizes: "
+                               + _sizes_text(), varies=_VARIES_DATA),
+]
+for _method, _label in (("guided_backprop", "GuidedBP"), ("input_x_gradient", "Gradient*Input")):
+    CLAIMS += [
+        ClaimSpec("sevec", f"semantic {_label} localises better (Fig. 7)",
+                  "improvement > 0 (Fig. 7)",
+                  "generalised pointing game hit rate, mean over the m grid",
+                  Better(higher=True), baseline_name=_label,
+                  protocol=_GPG, varies=_VARIES_SCENES),
+        ClaimSpec("sevec", f"semantic {_label} improves at every kept energy m (Fig. 7)",
+                  "1.0 (gain > 0 at every m)",
+                  "share of the m grid where the semantic hit rate exceeds the baseline's",
+                  AtLeast(0.9), protocol=_GPG + "; a tie counts as no improvement", varies=_VARIES_SCENES),
+    ]
+
+
+def _gpg_curve(heatmaps, boxes, ms=_M_GRID) -> np.ndarray:
+    """Hit rate of the generalised pointing game at every m of ``ms``: [len(ms)].
+
+    The same hits as :func:`xnb.metrics.generalized_pointing_game` (all kept pixels inside the box; a map
+    with no positive energy misses), with one sort per map for the whole grid: the kept set of m % is the
+    first k pixels in decreasing order, so it is a hit iff k does not pass the first pixel outside the box.
+    """
+    h = heatmaps.detach().cpu().numpy() if isinstance(heatmaps, torch.Tensor) else np.asarray(heatmaps)
+    b = boxes.detach().cpu().numpy() if isinstance(boxes, torch.Tensor) else np.asarray(boxes)
+    h = np.clip(h.astype(np.float64), 0, None)
+    n, H, W = h.shape
+    ms = np.asarray(ms, dtype=float)
+    hits = np.zeros((n, len(ms)), dtype=bool)
+    rows, cols = np.divmod(np.arange(H * W), W)
+    for i in range(n):
+        flat = h[i].ravel()
+        total = flat.sum()
+        if total <= 0:
+            continue
+        order = np.argsort(-flat, kind="stable")
+        cum = np.cumsum(flat[order])
+        k = np.minimum(np.searchsorted(cum, ms / 100.0 * total - 1e-12 * total) + 1, flat.size)
+        r0, c0, r1, c1 = (int(round(float(v))) for v in b[i])
+        r, c = rows[order], cols[order]
+        outside = ~((r >= r0) & (r < r1) & (c >= c0) & (c < c1))
+        first_out = int(np.argmax(outside)) if outside.any() else flat.size
+        hits[i] = k <= first_out
+    return hits.mean(0)
+
+
+def _share_improved(semantic: np.ndarray, baseline: np.ndarray) -> float:
+    """Share of the grid where the semantic curve is strictly above the baseline's (ties: no)."""
+    semantic, baseline = np.asarray(semantic, float), np.asarray(baseline, float)
+    if semantic.shape != baseline.shape or semantic.ndim != 1 or not len(semantic):
+        raise ValueError("semantic, baseline: expected two curves of the same length")
+    return float((semantic > baseline).mean())
+
+
+def _pearson(x, y) -> float:
+    """Pearson r; 0.0 when either side is constant (no linear relation can be measured)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.std() == 0 or y.std() == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _forward(model, images, layers, batch_size: int = 256):
+    """One forward pass over ``images``: (logits [N, K], {layer: flattened output [N, n]})."""
+    from .layers import capture
+
+    logits, feats = [], {name: [] for name in layers}
+    with torch.no_grad(), capture(model, list(layers), detach=True) as cap:
+        for s in range(0, len(images), batch_size):
+            logits.append(model(images[s:s + batch_size]))
+            for name in layers:
+                feats[name].append(cap[name].reshape(len(logits[-1]), -1).clone())
+    return torch.cat(logits), {k: torch.cat(v) for k, v in feats.items()}
+
+
+def _measure_seed(model, seed: int, quick: bool) -> dict:
+    """Every metric of :data:`CLAIMS` for one seed (data, features and maps computed once)."""
+    from . import data
+    from .attribution import attribute
+
+    z = _SIZES[quick]
+    base = _SEED_BASE + 10 * seed
+    fit = data.flowers(z["n_fit"], seed=base)
+    test = data.flowers(z["n_test"], seed=base + 1)
+    scenes = data.flower_scenes(z["n_scenes"], seed=base + 2)
+    was = model.training
+    model.eval()
+    try:
+        _, f_fit = _forward(model, fit.images, ("relu6", "avgpool"))
+        logits, f_test = _forward(model, test.images, ("relu6",))
+    finally:
+        model.train(was)
+    names = fit.class_names
+    sv = SeVec().fit(f_fit["relu6"], fit.labels, names)
+    sv_pool = SeVec().fit(f_fit["avgpool"], fit.labels, names)
+    out: dict = {}
+
+    # §3.1 retrieval: SeVec vs the single associated neuron
+    k = max(1, z["n_test"] // 12)
+    p_sev, p_one = [], []
+    for c in range(len(names)):
+        idx, _ = sv.retrieve(f_test["relu6"], c, k)
+        jdx, _ = single_neuron_retrieval(sv, f_test["relu6"], c, k)
+        p_sev.append(precision_at_k((test.labels[idx] == c).long(), k))
+        p_one.append(precision_at_k((test.labels[jdx] == c).long(), k))
+    R = sv.relevance_matrix()
+    out["retrieval"] = (float(np.mean(p_sev)), float(np.mean(p_one)))
+    out["offdiag_cos"] = float(R[~torch.eye(len(R), dtype=torch.bool)].mean())
+
+    # Table 1: representation edits at relu6
+    x, t = test.images[:z["n_edit"]], test.labels[:z["n_edit"]]
+    d = {mode: modify_representation(model, "relu6", x, t, sv, mode, seed=seed) for mode in MODIFICATIONS}
+    out["edit"] = {mode: (float(v.mean()), float(v.abs().mean())) for mode, v in d.items()}
+    out["p_before"] = float(torch.softmax(logits[:z["n_edit"]], 1)[torch.arange(len(t)), t].mean())
+    a = f_test["relu6"][:z["n_edit"]].clamp_min(0)
+    masks = torch.stack([sv.mask(c).float() for c in range(len(names))])[t]  # [n_edit, n]
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.stack([m[torch.randperm(len(m), generator=g)] for m in masks])
+    mass = a.sum(1).clamp_min(1e-12)
+    out["mask_units"] = float(masks.sum(1).mean())
+    out["n_units"] = int(masks.shape[1])
+    out["mask_mass"] = float(((a * masks).sum(1) / mass).mean())
+    out["perm_mass"] = float(((a * perm).sum(1) / mass).mean())
+
+    # Table 2: diversity vs per-class accuracy
+    pred = logits.argmax(1)
+    acc = np.array([float((pred[test.labels == c] == c).float().mean()) for c in range(len(names))])
+    out["div_r"] = _pearson(sv.diversity_.numpy(), acc)
+    out["div_range"] = (float(sv.diversity_.min()), float(sv.diversity_.max()))
+    out["acc_range"] = (float(acc.min()), float(acc.max()))
+
+    # Fig. 7: generalised pointing game, baseline vs semantic, every flower of every scene
+    xs = scenes.images.repeat_interleave(2, 0)
+    targets = scenes.labels.reshape(-1).tolist()
+    boxes = scenes.boxes.reshape(-1, 4)
+    out["pool_units"] = (float(np.mean([int(sv_pool.mask(c).sum()) for c in range(len(names))])),
+                         int(sv_pool.vectors_.shape[1]))
+    for method in ("guided_backprop", "input_x_gradient"):
+        hb = attribute(model, xs, method, target=targets, batch_size=32)
+        hs = attribute(model, xs, "semantic_" + method, target=targets, sevec=sv_pool, sevec_layer="avgpool",
+                       batch_size=32)
+        out[method] = (_gpg_curve(hs, boxes), _gpg_curve(hb, boxes))
+    return out
+
+
+def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
+    """Measure every claim of :data:`CLAIMS` over ``seeds`` (see :mod:`xnb.claims`): one
+    :class:`xnb.claims.Claim` per spec, in order. ``quick=True``: the small sizes of the notebook."""
+    from tqdm.auto import tqdm
+
+    from . import claims as _claims
+    from . import models
+
+    seeds = _claims.check_seeds(seeds)
+    quick = _claims.check_quick(quick)
+    model = models.load(_MODEL)
+    per = [_measure_seed(model, s, quick) for s in tqdm(seeds, desc="sevec claims", disable=not progress,
+                                                         leave=False)]
+
+    def mean(f):
+        return float(np.mean([f(r) for r in per]))
+
+    def col(f):
+        return [f(r) for r in per]
+
+    ed = lambda mode, j: (lambda r: r["edit"][mode][j])  # noqa: E731
+    n_units = per[0]["n_units"]
+    mask_text = (f"the SeVec mask keeps {mean(lambda r: r['mask_units']):.0f} of {n_units} relu6 units, "
+                 f"{100 * mean(lambda r: r['mask_mass']):.1f} % of the activation mass")
+    perm_text = f"its permutation keeps {100 * mean(lambda r: r['perm_mass']):.1f} % of the mass"
+    spec = iter(CLAIMS)
+    out = []
+
+    def judge(values, baseline=None, note=""):
+        return next(spec).judge(values, baseline=baseline, seeds=seeds, note=note)
+
+    out.append(judge(col(lambda r: r["retrieval"][0]), col(lambda r: r["retrieval"][1]),
+                     note=f"mean cos(v_a, v_b) between different classes' SeVecs: "
+                          f"{mean(lambda r: r['offdiag_cos']):.2f}"))
+    p0 = mean(lambda r: r["p_before"])
+    out.append(judge(col(ed("sevec_mask", 0)),
+                     note=f"p(true class) before any edit {p0:.3f} (headroom {1 - p0:.3f}); {mask_text}"))
+    out.append(judge(col(ed("sevec_mask", 0)), col(ed("permuted_mask", 0)),
+                     note=f"{mask_text}; {perm_text}"))
+    out.append(judge(col(ed("single_neuron", 1)),
+                     note=f"signed mean Δ {mean(ed('single_neuron', 0)):+.2e}; a random neuron: mean |Δ| "
+                          f"{mean(ed('random_neuron', 1)):.2e}"))
+    out.append(judge(col(ed("permuted_mask", 1)),
+                     note=f"signed mean Δ {mean(ed('permuted_mask', 0)):+.3f}; {perm_text}"))
+    lo_d, hi_d = mean(lambda r: r["div_range"][0]), mean(lambda r: r["div_range"][1])
+    lo_a, hi_a = mean(lambda r: r["acc_range"][0]), mean(lambda r: r["acc_range"][1])
+    out.append(judge(col(lambda r: r["div_r"]),
+                     note=f"over 6 classes: D_c from {lo_d:.3f} to {hi_d:.3f}, accuracy from {lo_a:.3f} to "
+                          f"{hi_a:.3f} (means over seeds)"))
+    kept, n_pool = mean(lambda r: r["pool_units"][0]), per[0]["pool_units"][1]
+    for method in ("guided_backprop", "input_x_gradient"):
+        sem = np.mean([r[method][0] for r in per], 0)
+        bas = np.mean([r[method][1] for r in per], 0)
+        worse = [m for m, a, b in zip(_M_GRID, sem, bas) if a <= b]
+        curve = (f"mean gain over the m grid {float((sem - bas).mean()):+.3f}; "
+                 f"hit rate at m = {_M_GRID[0]} %: {sem[0]:.2f} vs {bas[0]:.2f}, at m = {_M_GRID[-1]} %: "
+                 f"{sem[-1]:.2f} vs {bas[-1]:.2f}; the mask keeps {kept:.0f} of {n_pool} avgpool units")
+        out.append(judge(col(lambda r: float(r[method][0].mean())), col(lambda r: float(r[method][1].mean())),
+                         note=curve))
+        out.append(judge(col(lambda r: _share_improved(*r[method])),
+                         note=(f"no gain (mean over seeds) at m = {worse} %; " if worse else "") + curve))
+    return out
 
 
 # -------------------------------------------------------------------- exercises
