@@ -1,5 +1,6 @@
 """µ-Lasso (xnb.mulasso): the solver against spgl1, the features against brute force, the stride fix's
-geometry on hand-built strided layers, explanations, and the paper's claims that hold robustly."""
+geometry on hand-built strided layers, explanations, the claims' metrics on hand-made cases and
+``claims()`` itself (the paper's claims are measured there, over seeds, not asserted here)."""
 from __future__ import annotations
 
 import warnings
@@ -278,8 +279,11 @@ def test_stride_fix_without_strided_layers_equals_plain_method(method):
     torch.testing.assert_close(fixed, plain, rtol=1e-5, atol=1e-6)
 
 
-def test_stride_fix_lowers_the_grid_artifact_on_the_shipped_model(flower_model):
-    x = data.flowers(6, seed=777).images
+def test_stride_fix_lowers_the_grid_artifact_on_the_xnb01_model():
+    """A regression test pinned to xnb 0.1's model and easy data (channels that are live there); the
+    claim on the shipped models is measured over seeds by claims()."""
+    flower_model = models.load("flowers-single-easy")
+    x = data.flowers(6, seed=777, difficulty="easy").images
     for layer, ch in (("relu3", 46), ("relu4", 54)):
         kw = dict(layer=layer, channel=ch, channel_score="energy", reduce="pos_l2")
         plain = xnb.attribute(flower_model, x, "deconvnet", **kw)
@@ -299,6 +303,7 @@ def test_grid_energy_closed_forms():
     assert float(M.grid_energy(checker, 2)) == pytest.approx(1.0)
     smooth = torch.exp(-((i[:, None] - 8.0) ** 2 + (i[None, :] - 8.0) ** 2) / 40)
     assert float(M.grid_energy(smooth, 2)) < 1e-3
+    assert M.grid_energy(torch.zeros(0, 16, 16), 8).shape == (0,)  # an empty batch (no live maps)
 
 
 # --------------------------------------------------------------------------- explanations, interpretation
@@ -352,30 +357,131 @@ def test_average_patches_shape_and_order(flower_model):
     assert mean_fc.shape == (3, 64, 64)
 
 
-# --------------------------------------------------------------------------- claims (robust ones)
+# --------------------------------------------------------------------------- ablation and benchmark (by construction)
 
 
-def test_ablating_selected_features_drops_accuracy_more_than_random(flower_model):
-    fit = data.flowers(400, seed=3)
-    test = data.flowers(150, seed=777)
-    res = M.ablation_study(flower_model, fit, test, mu=5.0, n_random=5, seed=0, sets="All")
-    # vs the mean of the draws: single random draws have heavy tails (one that hits a crucial channel
-    # can be as bad); over 3 fit seeds on 600 images All stayed below the random mean on both variants
-    assert res["All"]["accuracy"] < np.mean(res["All"]["random"])
-    assert res["All"]["accuracy"] < res["original"]
+def test_ablation_by_construction(flower_model):
+    test = data.flowers(60, seed=1500)
+    y = test.labels
+    with torch.no_grad():
+        pred = flower_model(test.images).argmax(1)
+    assert M.ablate(flower_model, test, []) == pytest.approx(float((pred == y).float().mean()))
+    # every unit of relu7 zeroed: the output is fc8's bias for every image, so one class is predicted
+    everything = [("relu7", c) for c in range(128)]
+    only = int(flower_model.fc8.bias.argmax())
+    assert M.ablate(flower_model, test, everything) == pytest.approx(float((y == only).float().mean()))
+    res = M.ablation_study(flower_model, data.flowers(90, seed=1501), test, mu=5.0, n_random=2, seed=0)
+    for s_ in ("All", "OnlyConv"):
+        assert res[s_]["n"] == len(res[s_]["features"]) > 0 and len(res[s_]["random"]) == 2
+    conv = set(M.feature_layers(flower_model, only_conv=True))
+    assert all(layer in conv for layer, _ in res["OnlyConv"]["features"])
 
 
-@pytest.mark.parametrize("seed", [3])
-def test_iou_area_ours_beats_upsampled_activations_on_double(seed):
-    """Fig. 8's ordering where it held on every seed we tried (flowers-double); on flowers-single the
-    upsampled activation maps score higher (reported in the notebook, not asserted)."""
-    model = models.load("flowers-double")
-    fit = data.flowers(300, variant="double", seed=seed)
-    X, idx = M.channel_responses(model, fit)
-    sel = M.MuLasso(mu=5.0, tol=1e-4).fit(X, fit.labels, idx)
-    res = M.flower_benchmark(model, data.flowers(36, variant="double", seed=900 + seed), sel,
-                             methods=["upsampled activations", "ours (stride fix)"])
-    assert res["ours (stride fix)"]["auc"] > res["upsampled activations"]["auc"]
+def test_flower_benchmark_scores_its_own_heatmaps(flower_model, flower_fit, flower_selector):
+    from xnb import metrics
+
+    bench = data.flowers(5, seed=1502)
+    res = M.flower_benchmark(flower_model, bench, flower_selector)
+    assert set(res) == set(M.BENCH_METHODS)
+    for name, r in res.items():
+        h = r["heatmaps"]
+        assert h.shape == (5, 64, 64) and float(h.min()) >= 0 and float(h.max()) <= 1
+        assert r["auc"] == pytest.approx(metrics.iou_curve(h, bench.masks).auc)
+    d, X, idx = flower_fit
+    spatial = {n for n, sp in zip(idx.layers, idx.spatial) if sp}
+    feats = res["upsampled activations"]["explanation"].features
+    assert all(layer in spatial for fs in feats for layer, _, _ in fs)  # FC units have no map to upsample
+
+
+# --------------------------------------------------------------------------- the claims' metrics
+
+
+def test_matched_random_same_layers_same_count(flower_fit):
+    d, X, idx = flower_fit
+    feats = [("conv1", 3), ("conv1", 7), ("relu3", 0), ("fc6", 5), ("fc6", 6), ("fc6", 9)]
+    a = M.matched_random(feats, idx, np.random.default_rng(0))
+    b = M.matched_random(feats, idx, np.random.default_rng(0))
+    assert a == b
+    from collections import Counter
+
+    assert Counter(l for l, _ in a) == Counter(l for l, _ in feats)
+    assert len(set(a)) == len(a)
+    assert all(0 <= c < idx.sizes[idx.layers.index(l)] for l, c in a)
+    draws = {tuple(M.matched_random(feats, idx, np.random.default_rng(s))) for s in range(5)}
+    assert len(draws) > 1  # it is random
+    with pytest.raises(ValueError, match="only"):
+        M.matched_random([("conv1", c) for c in range(17)], idx, 0)
+    with pytest.raises(ValueError, match="not in the index"):
+        M.matched_random([("conv9", 0)], idx, 0)
+
+
+def test_gap_masks_and_ratio_on_a_hand_made_ring():
+    stroke = torch.zeros(1, 12, 12, dtype=torch.bool)
+    stroke[0, 2:10, 2:10] = True
+    stroke[0, 4:8, 4:8] = False  # an "O": the hole is the gap
+    gap = M.gap_masks(stroke)
+    assert gap.sum() == 16 and gap[0, 4:8, 4:8].all()
+    assert not gap[0, :2].any() and not (gap & stroke).any()
+    uniform = torch.ones(1, 12, 12)
+    assert float(M.gap_ratio(uniform, stroke)[0]) == pytest.approx(1.0)
+    on_gap = gap.float()
+    on_stroke = stroke.float()
+    assert float(M.gap_ratio(on_gap, stroke)[0]) == float("inf")
+    assert float(M.gap_ratio(on_stroke, stroke)[0]) == 0.0
+    assert float(M.gap_ratio(on_stroke + 3 * on_gap, stroke)[0]) == pytest.approx(3.0)
+    assert np.isnan(float(M.gap_ratio(torch.zeros(1, 12, 12), stroke)[0]))
+    # outside the stroke's bounding box does not count: heat in the corner leaves the ratio at 0
+    corner = on_stroke.clone()
+    corner[0, 0, 0] = 100.0
+    assert float(M.gap_ratio(corner, stroke)[0]) == 0.0
+    with pytest.raises(ValueError, match="non-negative"):
+        M.gap_ratio(-uniform, stroke)
+
+
+# --------------------------------------------------------------------------- claims()
+
+
+_TINY = dict(n_fit=60, n_fit_double=96, n_test=40, n_bench=4, n_grid=2, n_digit_fit=120, n_digit_test=3,
+             n_random=1)
+
+
+def test_claims_one_per_spec_in_order():
+    from xnb import claims as C
+
+    out = M.claims(seeds=(0, 1), quick=True, progress=False, sizes=_TINY)
+    assert [c.name for c in out] == [s.name for s in M.CLAIMS] and len(M.CLAIMS) == 10
+    for c, spec in zip(out, M.CLAIMS):
+        assert isinstance(c, C.Claim) and c.paper == "mulasso"
+        assert len(c.values) == 2 and c.seeds == (0, 1) and c.verdict in C.VERDICTS
+        assert (c.baseline is None) == (not spec.rule.needs_baseline)
+        if c.baseline is not None:
+            assert len(c.baseline) == 2
+        assert c.protocol and c.varies
+        if c.verdict != "holds":
+            assert c.note  # the measured mechanism
+
+
+def test_claims_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        M.claims(seeds=())
+    with pytest.raises(ValueError):
+        M.claims(seeds=(1, 1))
+    with pytest.raises(TypeError):
+        M.claims(quick="yes")
+    with pytest.raises(ValueError, match="unknown keys"):
+        M.claims(seeds=(0,), quick=True, sizes={"n_images": 3})
+
+
+def test_claim_specs_can_come_out_either_way():
+    for spec in M.CLAIMS:
+        if spec.rule.needs_baseline:
+            up = spec.judge([1.0, 1.1, 1.2], baseline=[0.0, 0.1, 0.2]).verdict
+            down = spec.judge([0.0, 0.1, 0.2], baseline=[1.0, 1.1, 1.2]).verdict
+            flat = spec.judge([0.0, 1.0, 0.5], baseline=[0.5, 0.5, 0.5]).verdict
+            assert {up, down} == {"holds", "does not hold"} and flat == "inconclusive"
+        else:
+            assert spec.judge([0.9, 0.8, 0.95]).verdict == "holds"
+            assert spec.judge([0.0, 0.01, 0.0]).verdict == "does not hold"
 
 
 # --------------------------------------------------------------------------- bad input
