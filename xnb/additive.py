@@ -31,7 +31,7 @@ from .layers import capture, get_layer
 __all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "AdditiveExplainer", "Setup",
            "AdditiveExplorer", "warmth_performer",
            "Explanation", "contribution_entropy", "relative_deviation", "lambda_schedule", "prior_loss",
-           "EXERCISES"]
+           "EXERCISES", "CLAIMS", "claims"]
 
 
 # ------------------------------------------------------------------------------ performer and concepts
@@ -583,3 +583,234 @@ class AdditiveExplorer:
         from IPython.display import display
 
         display(self.ui)
+
+
+# ------------------------------------------------------------------------------ claims (xnb.claims)
+
+from .claims import Better, ClaimSpec, Similar  # noqa: E402  (kept beside the claims they serve)
+
+#: sizes of one seed's run: images the explainers are fitted on / evaluated on, and training epochs
+_CLAIM_SIZES = {True: {"n_fit": 200, "n_test": 120, "epochs": 25},    # quick
+                False: {"n_fit": 600, "n_test": 400, "epochs": 40}}   # full
+#: data seeds are offset + seed: disjoint from the shipped models' training / calibration / test seeds
+#: (1, 3, 2026) for every seed < 10 000
+_DATA_SEEDS = {"double_fit": 10_000, "double_test": 20_000, "single_fit": 30_000, "single_test": 40_000}
+_VARIES = ("the flowers drawn (fit and test sets: data seeds 10 000 + seed … 40 000 + seed, standard difficulty) "
+           "and the explainer's initialisation and batch order (seed); the shipped models are fixed")
+_P_WARM = ("warmth = Σ ω_k·concept_k (data.WARMTH_WEIGHTS) fitted by a ridge head on flowers-attributes' relu7 "
+           "(the performer; the head is refitted on each seed's fit set); concepts: the net's 26 attribute outputs; g reads base.pool4; Taylor prior, "
+           "positive α (softplus), CE prior loss, β = 10; baseline: the same explainer without prior loss "
+           "(same images, same seed); fitted on n_fit double-variant flowers, measured on n_test others")
+_P_CASE1 = ("flowers-single, target: logit 0 ('red center'); concepts: the 64 relu4 filters, yᵢ = Σ_hw x_hwi; "
+            "g reads pool4; Jacobian prior (eq. 5) clipped at 0, positive α, CE prior loss, β = 10; baseline: "
+            "no prior loss (same images, same seed); fitted on n_fit single-variant flowers, measured on "
+            "n_test others")
+_P_RED = ("flowers-attributes' 'center:red' output explained by its 25 other outputs (shared relu7); g reads "
+          "pool4; Taylor prior unclipped, α unconstrained, MSE prior loss (auto), β = 0.2 (experiment 2); "
+          "baseline: no prior loss; the double-variant fit/test sets of the warmth claims")
+
+
+def _sizes_text(quick: bool) -> str:
+    s = _CLAIM_SIZES[quick]
+    return f"; sizes ({'quick' if quick else 'full'}): n_fit = {s['n_fit']}, n_test = {s['n_test']}, " \
+           f"{s['epochs']} epochs"
+
+
+CLAIMS = [
+    ClaimSpec("additive", "warmth (case 2): the prior raises the contribution entropy",
+              "Table 1, exp. 2: 3.136 → 3.162 (avg); exp. 1: 3.64 → 5.20 (AlexNet)",
+              "mean entropy (nats) of cᵢ = |αᵢyᵢ| / Σⱼ|αⱼyⱼ| on the test images", Better(higher=True),
+              baseline_name="no prior", protocol=_P_WARM, varies=_VARIES),
+    ClaimSpec("additive", "warmth (case 2): relative deviation similar to the baseline's",
+              "Table 5: 0.045 vs 0.045 (AlexNet avg; per class at most +0.010)",
+              "mean |y − ŷ| / (max y − min y) on the test images", Similar(tol=0.25, relative=True),
+              baseline_name="no prior", protocol=_P_WARM, varies=_VARIES),
+    ClaimSpec("additive", "warmth (case 2): the prior recovers the true contribution ranking better",
+              "— (not in the paper: the warmth score's true contributions are known here)",
+              "mean per-image Spearman ρ between αᵢyᵢ and the true contributions (images with a warm concept)",
+              Better(higher=True), baseline_name="no prior", protocol=_P_WARM, varies=_VARIES),
+    ClaimSpec("additive", "filters (case 1): the prior raises the contribution entropy",
+              "Table 1, exp. 1: 3.64 → 5.20 (AlexNet), 4.22 → 6.05 (VGG-16)",
+              "mean entropy (nats) of cᵢ = |αᵢyᵢ| / Σⱼ|αⱼyⱼ| on the test images", Better(higher=True),
+              baseline_name="no prior", protocol=_P_CASE1, varies=_VARIES),
+    ClaimSpec("additive", "filters (case 1): relative deviation similar to the baseline's",
+              "Table 5: 0.045 vs 0.045 (AlexNet), 0.036 vs 0.038 (VGG-16)",
+              "mean |y − ŷ| / (max y − min y) on the test images", Similar(tol=0.25, relative=True),
+              baseline_name="no prior", protocol=_P_CASE1, varies=_VARIES),
+    ClaimSpec("additive", "filters (case 1): explainer's accuracy close to the performer's",
+              "Table 2: 93.6 vs 93.9 (AlexNet), 96.6 vs 95.4 (VGG-16)",
+              "test accuracy with ŷ (ours) in place of logit 0, vs the performer's own", Similar(tol=0.02, relative=False),
+              baseline_name="performer", protocol=_P_CASE1 + "; accuracy: argmax over the 6 logits",
+              varies=_VARIES),
+    ClaimSpec("additive", "'center:red' by the other outputs (case 2, MSE): the prior raises the entropy",
+              "Table 1, exp. 2: 3.136 → 3.162 (avg of 4 attributes)",
+              "mean entropy (nats) of cᵢ = |αᵢyᵢ| / Σⱼ|αⱼyⱼ| on the test images", Better(higher=True),
+              baseline_name="no prior", protocol=_P_RED, varies=_VARIES),
+    ClaimSpec("additive", "'center:red' (case 2, MSE): relative deviation similar to the baseline's",
+              "Table 2, exp. 2: explainer 0.117 (avg; the baseline's is not given)",
+              "mean |y − ŷ| / (max y − min y) on the test images", Similar(tol=0.25, relative=True),
+              baseline_name="no prior", protocol=_P_RED, varies=_VARIES),
+]
+
+
+def _row_spearman(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """Spearman ρ between rows a[i] and b[i] (average ranks for ties); NaN where a row is constant."""
+    from scipy.stats import rankdata
+
+    ra = rankdata(np.asarray(a, dtype=float), axis=1)
+    rb = rankdata(np.asarray(b, dtype=float), axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _top_share(contributions: torch.Tensor) -> float:
+    """Mean share of Σ|αᵢyᵢ| taken by an image's largest |contribution|."""
+    c = contributions.abs()
+    return float((c.max(1).values / c.sum(1).clamp_min(1e-12)).mean())
+
+
+def _pair(performer, concepts, fit_set, test_set, prior, positive, beta, epochs, seed):
+    """Fit the baseline (no prior) and ours on the same precomputed fit set; explain the test set."""
+    pre = AdditiveExplainer(prior=prior, positive=positive).precompute(performer, concepts, fit_set)
+    pre_t = AdditiveExplainer(prior=prior, positive=positive).precompute(performer, concepts, test_set)
+    kw = dict(positive=positive, epochs=epochs, seed=seed)
+    base = AdditiveExplainer(prior=None, **kw).fit(performer, concepts, fit_set, precomputed=(*pre[:3], None),
+                                                   progress=False)
+    ours = AdditiveExplainer(prior=prior, beta=beta, **kw).fit(performer, concepts, fit_set, precomputed=pre,
+                                                               progress=False)
+    y = pre_t[0]
+    out = {"y": y, "w": pre_t[3], "Y": pre_t[1]}
+    for name, ex in (("base", base), ("ours", ours)):
+        e = ex.explain(precomputed=pre_t)
+        out[name] = {"e": e, "entropy": float(contribution_entropy(e.contributions).mean()),
+                     "reldev": float(relative_deviation(y, e.y_hat).mean()),
+                     "top_share": _top_share(e.contributions),
+                     "distill": ex.history_["distillation"][-1],
+                     "lambda": ex.history_["lambda"][-1]}
+    prior_c = pre_t[3] * pre_t[1]
+    out["prior_entropy"] = float(contribution_entropy(prior_c).mean())
+    return out
+
+
+def _measure(seed: int, quick: bool, attr_model, cls_model) -> dict:
+    """Every claim's value (and its mechanism numbers) for one seed."""
+    from . import data as _data
+    from . import models as _models
+
+    s = _CLAIM_SIZES[quick]
+    fit2 = _data.flowers(s["n_fit"], variant="double", seed=_DATA_SEEDS["double_fit"] + seed)
+    test2 = _data.flowers(s["n_test"], variant="double", seed=_DATA_SEEDS["double_test"] + seed)
+    names = list(fit2.concept_names)
+    m: dict = {}
+
+    # case 2 with a known truth: warmth
+    warm_model, warm_idx, r2 = warmth_performer(fit2, model=attr_model)
+    perf = Performer(warm_model, target=warm_idx, feature_layer="base.pool4")
+    conc = OutputConcepts(range(len(names)), shared_layer="base.relu7")
+    r = _pair(perf, conc, fit2, test2, "taylor", True, 10.0, s["epochs"], seed)
+    _, truth = _data.warmth(test2)
+    has = truth.abs().max(1).values > 0
+    rho = {k: float(np.nanmean(_row_spearman(r[k]["e"].contributions[has], truth[has]))) for k in ("base", "ours")}
+    top = {k: float((r[k]["e"].contributions[has].argmax(1) == truth[has].argmax(1)).float().mean())
+           for k in ("base", "ours")}
+    prior_rho = float(np.nanmean(_row_spearman((r["w"] * r["Y"])[has], truth[has])))
+    m["warm"] = {**r, "rho": rho, "top": top, "prior_rho": prior_rho, "r2": r2}
+
+    # case 1: a class logit by the relu4 filters
+    fit1 = _data.flowers(s["n_fit"], seed=_DATA_SEEDS["single_fit"] + seed)
+    test1 = _data.flowers(s["n_test"], seed=_DATA_SEEDS["single_test"] + seed)
+    perf1 = Performer(cls_model, target=0, feature_layer="pool4")
+    r1 = _pair(perf1, FilterConcepts("relu4"), fit1, test1, "jacobian", True, 10.0, s["epochs"], seed)
+    logits = _models.predict(cls_model, test1.images)
+    pred = logits.argmax(1)
+    swapped = logits.clone()
+    swapped[:, 0] = r1["ours"]["e"].y_hat
+    pred_ex = swapped.argmax(1)
+    r1["acc_performer"] = float((pred == test1.labels).float().mean())
+    r1["acc_explainer"] = float((pred_ex == test1.labels).float().mean())
+    r1["changed"] = float((pred_ex != pred).float().mean())
+    r1["corr"] = float(np.corrcoef(r1["y"].numpy(), r1["ours"]["e"].y_hat.numpy())[0, 1])
+    m["case1"] = r1
+
+    # case 2 without a truth, MSE prior: 'center:red' by the other outputs
+    red = names.index("center:red")
+    perf_red = Performer(attr_model, target=red, feature_layer="pool4")
+    conc_red = OutputConcepts([k for k in range(len(names)) if k != red], shared_layer="relu7")
+    m["red"] = _pair(perf_red, conc_red, fit2, test2, "taylor", False, 0.2, s["epochs"], seed)
+    return m
+
+
+def _mean(rows, f) -> float:
+    return float(np.mean([f(r) for r in rows]))
+
+
+def _entropy_note(rows) -> str:
+    return (f"top concept's share of Σ|αᵢyᵢ|: ours {_mean(rows, lambda r: r['ours']['top_share']):.0%} vs "
+            f"no prior {_mean(rows, lambda r: r['base']['top_share']):.0%}; the prior's own contributions "
+            f"|wᵢyᵢ|, which the prior loss pulls α towards, have entropy "
+            f"{_mean(rows, lambda r: r['prior_entropy']):.2f} nats (means over seeds)")
+
+
+def _reldev_note(rows) -> str:
+    o, b = _mean(rows, lambda r: r["ours"]["reldev"]), _mean(rows, lambda r: r["base"]["reldev"])
+    return (f"ours/no prior = {o / max(b, 1e-12):.2f}×; final distillation loss (units of var y) ours "
+            f"{_mean(rows, lambda r: r['ours']['distill']):.3g} vs no prior "
+            f"{_mean(rows, lambda r: r['base']['distill']):.3g}, with λ = β/√t = "
+            f"{_mean(rows, lambda r: r['ours']['lambda']):.2g} still on the prior loss at the last epoch "
+            f"(means over seeds)")
+
+
+def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
+    """The paper's claims (:data:`CLAIMS`) re-measured over ``seeds`` (see :mod:`xnb.claims`).
+
+    Per seed: fresh standard-difficulty flowers (fit and test sets) and a fresh explainer
+    initialisation / batch order; the shipped ``flowers-attributes`` and ``flowers-single`` are fixed.
+    ``quick``: fewer images and epochs (the notebook's setting)."""
+    from tqdm.auto import tqdm
+
+    from .claims import check_quick, check_seeds
+    from . import models as _models
+
+    seeds = check_seeds(seeds)
+    quick = check_quick(quick)
+    attr_model, cls_model = _models.load("flowers-attributes"), _models.load("flowers-single")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions and batches: threads only wait on each other here
+    try:
+        rows = [_measure(s, quick, attr_model, cls_model)
+                for s in tqdm(seeds, desc="additive claims", disable=not progress)]
+    finally:
+        torch.set_num_threads(threads)
+    W, C, R = [r["warm"] for r in rows], [r["case1"] for r in rows], [r["red"] for r in rows]
+    sizes = _sizes_text(quick)
+
+    def vals(rs, key):
+        return [r["ours"][key] for r in rs], [r["base"][key] for r in rs]
+
+    measured = [
+        (vals(W, "entropy"), lambda: _entropy_note(W)),
+        (vals(W, "reldev"), lambda: _reldev_note(W)),
+        (([r["rho"]["ours"] for r in W], [r["rho"]["base"] for r in W]),
+         lambda: (f"ours' top concept is the true top on {_mean(W, lambda r: r['top']['ours']):.0%} of the images "
+                  f"with a warm concept (no prior {_mean(W, lambda r: r['top']['base']):.0%}); the prior's own "
+                  f"contributions wᵢyᵢ reach ρ = {_mean(W, lambda r: r['prior_rho']):.3f}; the performer head's "
+                  f"R² on its fit images {_mean(W, lambda r: r['r2']):.3f} (means over seeds)")),
+        (vals(C, "entropy"), lambda: _entropy_note(C)),
+        (vals(C, "reldev"), lambda: _reldev_note(C)),
+        (([r["acc_explainer"] for r in C], [r["acc_performer"] for r in C]),
+         lambda: (f"ŷ in place of logit 0 changes the predicted class on {_mean(C, lambda r: r['changed']):.1%} of "
+                  f"the test images; corr(y, ŷ) = {_mean(C, lambda r: r['corr']):.3f}; relative deviation "
+                  f"{_mean(C, lambda r: r['ours']['reldev']):.3f} (means over seeds)")),
+        (vals(R, "entropy"), lambda: _entropy_note(R)),
+        (vals(R, "reldev"), lambda: _reldev_note(R)),
+    ]
+    out = []
+    for spec, ((values, baseline), note) in zip(CLAIMS, measured):
+        c = spec.judge(values, baseline=baseline, seeds=seeds, protocol=spec.protocol + sizes)
+        if c.verdict != "holds":
+            c.note = note()
+        out.append(c)
+    return out
