@@ -172,3 +172,22 @@ def test_every_paper_module_declares_claims_with_valid_specs():
         assert specs and all(isinstance(s, C.ClaimSpec) and s.paper == key for s in specs), module
         assert len({s.name for s in specs}) == len(specs), f"{module}: duplicate claim names"
         assert all(s.rule.describe() and s.name and s.metric for s in specs), module
+
+
+@pytest.mark.parametrize("notebook", ["01_srae", "02_additive_explainer", "03_mu_lasso", "04_input_resampling",
+                                      "05_sevec"])
+def test_paper_notebooks_take_their_verdicts_from_claims(notebook):
+    """The notebook and the report cannot disagree: the notebook runs the module's claims() and shows
+    xnb.claims.table of it (quick settings), and types no verdict of its own."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook}.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert re.search(r"\.claims\(seeds=\(0, 1, 2\), quick=True", code), "no quick claims() run"
+    assert "claims.table(" in code
+    assert "holds here" not in code and "does NOT hold" not in code  # xnb 0.1's hand-made verdict strings
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "docs/claims.md" in text or "make claims" in text  # a pointer to the full report

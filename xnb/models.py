@@ -13,6 +13,7 @@ contrastive excitation backprop is ``relu7``, as ``relu7`` is for VGG16).
 """
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, asdict
@@ -29,6 +30,8 @@ from ._check import check_int, check_positive, resolve_device
 __all__ = [
     "SmallVGG",
     "VGGConfig",
+    "card",
+    "calibration",
     "names",
     "load",
     "train",
@@ -143,11 +146,21 @@ class SmallVGG(nn.Sequential):
 
 #: name -> (dataset recipe, description). The recipes live in scripts/make_weights.py.
 SHIPPED: dict[str, str] = {
-    "flowers-single": "6 classes, the colour of the centre disc (xnb.data.flowers(variant='single'))",
-    "flowers-double": "12 classes, colour × part (xnb.data.flowers(variant='double'))",
+    "flowers-single": "6 classes, the colour of the centre disc (xnb.data.flowers(variant='single'), "
+                      "difficulty='standard'; label smoothing 0.1)",
+    "flowers-double": "12 classes, colour × part (xnb.data.flowers(variant='double'), difficulty='standard'; "
+                      "label smoothing 0.1)",
     "digits": "10 classes, scikit-learn's handwritten digits upsampled to 32×32",
-    "flowers-attributes": "multi-label: every part×colour concept of xnb.data.flowers(variant='double')",
+    "flowers-attributes": "multi-label: every part×colour concept of xnb.data.flowers(variant='double'), "
+                          "difficulty='standard'",
+    "flowers-single-easy": "xnb 0.1's flowers-single: trained on difficulty='easy' without label smoothing "
+                           "(over-confident: logits in the hundreds)",
+    "flowers-double-easy": "xnb 0.1's flowers-double: trained on difficulty='easy' without label smoothing",
+    "flowers-attributes-easy": "xnb 0.1's flowers-attributes: the 26 concepts on difficulty='easy'",
 }
+
+#: Keys every model card has (see :func:`card`).
+CARD_KEYS = ("accuracy", "ece", "logit_p99", "n_test", "seed", "recipe")
 
 #: torchvision ImageNet models available with ``pretrained=True`` (online once, or a local state dict).
 PRETRAINED: dict[str, str] = {
@@ -155,6 +168,32 @@ PRETRAINED: dict[str, str] = {
     "alexnet": "AlexNet_Weights.IMAGENET1K_V1",
     "resnet18": "ResNet18_Weights.IMAGENET1K_V1",
 }
+
+
+def card(name: str) -> dict:
+    """The model card of a shipped model: what it was trained on and how it scores on fresh data.
+
+    Written by ``scripts/make_weights.py`` beside the weights (``xnb/weights/cards.json``), from the
+    float16 weights exactly as shipped, on a test set drawn with a seed no recipe trains on. Keys:
+    ``accuracy`` (single-label; ``None`` for multi-label), ``mean_auc`` (multi-label), ``ece``
+    (expected calibration error, 15 equal-width bins), ``logit_p99`` (99th percentile of |logit|),
+    ``median_confidence``, ``n_test``, ``seed`` (of the test data), ``test_data``, ``recipe`` (data,
+    epochs, learning rate, weight decay, label smoothing, augmentation).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a string, one of {list(SHIPPED)}, got {type(name).__name__}")
+    if name not in SHIPPED:
+        raise ValueError(f"name: no card for {name!r}; shipped models: {list(SHIPPED)}")
+    cards = _cards()
+    if name not in cards:
+        raise FileNotFoundError(f"no card for {name!r} in {_weights_path('cards').with_suffix('.json')}; "
+                                f"regenerate with `make weights`")
+    return json.loads(json.dumps(cards[name]))  # a deep copy
+
+
+def _cards() -> dict:
+    path = _weights_path("cards").with_suffix(".json")
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def names() -> list[str]:
@@ -316,13 +355,18 @@ def _as_xy(dataset):
 
 def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: int = 0,
           device: str | torch.device | None = None, batch_size: int = 64, weight_decay: float = 1e-4,
-          multilabel: bool | None = None, augment: bool = False, progress: bool = True) -> dict:
-    """Train ``model`` in place with Adam and a cosine learning-rate schedule; returns the history.
+          multilabel: bool | None = None, augment: bool | str = False, label_smoothing: float = 0.0,
+          progress: bool = True) -> dict:
+    """Train ``model`` in place with Adam and a one-cycle learning-rate schedule; returns the history.
 
     ``dataset`` is an :class:`xnb.data.ImageSet` (or ``(images, targets)``); targets are class indices,
     or a float {0,1} matrix for multi-label training (binary cross-entropy; detected from the targets'
-    dtype unless ``multilabel`` is given). Deterministic for a given ``seed`` on CPU. ``augment``
-    adds random horizontal flips. Leaves the model in eval mode.
+    dtype unless ``multilabel`` is given). Deterministic for a given ``seed`` on CPU.
+
+    augment : ``False``; ``True`` or ``"flip"``: random horizontal flips; ``"flip+shift"``: flips and
+        random shifts of up to 1/16 of the image side (edge pixels repeated).
+    label_smoothing : ε of label smoothing (targets ``1 - ε + ε/K`` and ``ε/K``; for multi-label,
+        ``1 - ε/2`` and ``ε/2``). Keeps logits small and the model calibrated. Leaves the model in eval mode.
     """
     from tqdm.auto import tqdm
 
@@ -330,6 +374,13 @@ def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: i
     check_int(batch_size, "batch_size", minimum=1)
     check_int(seed, "seed")
     check_positive(lr, "lr")
+    augments = (False, True, "flip", "flip+shift")
+    if augment not in augments or isinstance(augment, (int, float)) and not isinstance(augment, bool):
+        raise ValueError(f"augment: expected one of {list(augments)}, got {augment!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= float(label_smoothing) < 1.0:
+        raise ValueError(f"label_smoothing: expected a number in [0, 1), got {label_smoothing!r}")
+    shift = augment == "flip+shift"
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     x, y = _as_xy(dataset)
@@ -341,8 +392,10 @@ def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: i
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = (len(x) + batch_size - 1) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    eps = float(label_smoothing)
     if multilabel:
-        loss_fn = nn.BCEWithLogitsLoss()
+        bce = nn.BCEWithLogitsLoss()
+        loss_fn = (lambda out, t: bce(out, t * (1 - eps) + eps / 2)) if eps else bce
         # Start the output biases at the base rates' log-odds: otherwise the first steps push every
         # logit down by killing the conv features, and the net never recovers (seen on flowers concepts).
         last = [m for m in model.modules() if isinstance(m, nn.Linear)]
@@ -351,7 +404,7 @@ def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: i
             with torch.no_grad():
                 last[-1].bias.copy_(torch.log(p / (1 - p)))
     else:
-        loss_fn = nn.CrossEntropyLoss()
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=eps)
     history = {"loss": []}
     torch.manual_seed(seed)  # dropout masks
     try:
@@ -366,6 +419,8 @@ def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: i
                 if augment:
                     flip = torch.rand(len(xb), generator=gen) < 0.5
                     xb = torch.where(flip.to(device).view(-1, 1, 1, 1), xb.flip(-1), xb)
+                if shift:
+                    xb = _random_shift(xb, max(1, xb.shape[-1] // 16), gen)
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(xb), yb.float() if multilabel else yb)
                 loss.backward()
@@ -379,6 +434,16 @@ def train(model: nn.Module, dataset, epochs: int = 10, lr: float = 2e-3, seed: i
     return history
 
 
+def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each image by up to ``max_shift`` pixels in each direction, repeating the edge."""
+    n, _, h, w = x.shape
+    d = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen)
+    rows = (torch.arange(h)[None, :] - d[:, :1]).clamp(0, h - 1).to(x.device)   # [n, h]
+    cols = (torch.arange(w)[None, :] - d[:, 1:]).clamp(0, w - 1).to(x.device)   # [n, w]
+    x = x.gather(2, rows[:, None, :, None].expand(-1, x.shape[1], -1, w))
+    return x.gather(3, cols[:, None, None, :].expand(-1, x.shape[1], h, -1))
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Model outputs (logits) for a batch of images, computed in chunks, on the model's device."""
@@ -390,6 +455,27 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> to
     finally:
         model.train(was_training)
     return torch.cat(out)
+
+
+def calibration(model: nn.Module, dataset, n_bins: int = 15, batch_size: int = 256) -> dict:
+    """How trustworthy a single-label model's probabilities are on ``dataset``.
+
+    Returns ``accuracy``, ``ece`` (expected calibration error over ``n_bins`` equal-width bins),
+    ``logit_p99`` (99th percentile of |logit| over every output), ``median_confidence`` (median
+    top-class probability) and ``reliability`` (:class:`xnb.metrics.Reliability`, for a reliability
+    diagram: :func:`xnb.viz.reliability_diagram`).
+    """
+    from .metrics import reliability
+
+    x, y = _as_xy(dataset)
+    if y.is_floating_point():
+        raise ValueError("dataset: calibration needs single-label targets (class indices)")
+    logits = predict(model, x, batch_size).cpu().double()
+    rel = reliability(logits, y, n_bins=n_bins)
+    return {"accuracy": float((logits.argmax(1) == y).double().mean()), "ece": rel.ece,
+            "logit_p99": float(logits.abs().flatten().quantile(0.99)),
+            "median_confidence": float(logits.softmax(1).max(1).values.median()),
+            "reliability": rel}
 
 
 def evaluate(model: nn.Module, dataset, batch_size: int = 256) -> dict:
