@@ -1442,7 +1442,7 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True, sizes: d
             "digits_test": data.digits("test", seed=0)}
     runs = []
     with _single_thread(True):  # small batches on a shared CPU: threads only wait for each other
-        for s in tqdm(seeds, desc="µ-Lasso claims", disable=not progress, leave=False):
+        for s in tqdm(seeds, desc="µ-Lasso claims", disable=not progress, leave=True):
             runs.append(_claims_seed(s, sz, nets))
 
     def col(*path):

@@ -491,7 +491,7 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
     quick = _claims.check_quick(quick)
     model = models.load(_MODEL)
     per = [_measure_seed(model, s, quick) for s in tqdm(seeds, desc="sevec claims", disable=not progress,
-                                                         leave=False)]
+                                                         leave=True)]
 
     def mean(f):
         return float(np.mean([f(r) for r in per]))
