@@ -158,13 +158,18 @@ the images where it responds most.
 """)
 
 code(r"""
-feats = [selector.relevant_features(j)[0][:2] for j in range(6)]
-feats = [f for f in dict.fromkeys(feats) if index.spatial[index.layers.index(f[0])]][:4]  # conv-part features
-fig, axes = plt.subplots(1, len(feats), figsize=(2.2 * len(feats), 2.4))
-for ax, f in zip(np.atleast_1d(axes), feats):
-    mean, _ = ml.average_patches(model, fit_set, f, top=100 if not QUICK else 40)
-    ax.imshow(mean.permute(1, 2, 0).clamp(0, 1).numpy()); ax.set_title(f"{f[0]}:{f[1]}", fontsize=8); ax.axis("off")
-plt.tight_layout(); plt.show()
+# each class's most relevant feature in a conv-part layer (average patches need a spatial layer)
+spatial = lambda f: index.spatial[index.layers.index(f[0])]
+feats = [next((f[:2] for f in selector.relevant_features(j) if spatial(f)), None) for j in range(6)]
+feats = [f for f in dict.fromkeys(feats) if f is not None][:4]
+if not feats:
+    print("µ-Lasso selected no conv-part feature at this µ: every relevant feature is a fully-connected unit")
+else:
+    fig, axes = plt.subplots(1, len(feats), figsize=(2.2 * len(feats), 2.4))
+    for ax, f in zip(np.atleast_1d(axes), feats):
+        mean, _ = ml.average_patches(model, fit_set, f, top=100 if not QUICK else 40)
+        ax.imshow(mean.permute(1, 2, 0).clamp(0, 1).numpy()); ax.set_title(f"{f[0]}:{f[1]}", fontsize=8); ax.axis("off")
+    plt.tight_layout(); plt.show()
 """)
 
 md(r"""
