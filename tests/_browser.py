@@ -75,28 +75,27 @@ def voila_server(notebooks: Path = ROOT / "notebooks", env: dict | None = None):
         yield url
 
 
+def _jupyter_server(module: str, notebook_dir: Path, env: dict | None, token: str, log_name: str):
+    port = free_port()
+    cmd = [sys.executable, "-m", module, "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--IdentityProvider.token={token}", f"--notebook-dir={notebook_dir}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return _serve(cmd, port, notebook_dir, env, log_name)
+
+
 @contextlib.contextmanager
 def jupyterlab_server(notebook_dir: Path, env: dict | None = None, token: str = "xnb-test"):
     """Yield (base URL, token) of a JupyterLab serving ``notebook_dir`` (use a private copy of the
     notebooks, so autosave cannot touch the repository)."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--IdentityProvider.token={token}", f"--notebook-dir={notebook_dir}"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    with _serve(cmd, port, notebook_dir, env, "jupyterlab.log") as url:
+    with _jupyter_server("jupyterlab", notebook_dir, env, token, "jupyterlab.log") as url:
         yield url, token
 
 
 @contextlib.contextmanager
 def notebook7_server(notebook_dir: Path, env: dict | None = None, token: str = "xnb-test"):
     """Yield (base URL, token) of a Jupyter Notebook 7 (the ``notebook`` package) serving ``notebook_dir``."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "notebook", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--IdentityProvider.token={token}", f"--notebook-dir={notebook_dir}"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    with _serve(cmd, port, notebook_dir, env, "notebook7.log") as url:
+    with _jupyter_server("notebook", notebook_dir, env, token, "notebook7.log") as url:
         yield url, token
 
 

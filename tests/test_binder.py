@@ -7,7 +7,6 @@ or network. These tests skip, saying why, when repo2docker cannot be imported.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import re
@@ -17,19 +16,12 @@ import warnings
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_binder_url():
-    spec = importlib.util.spec_from_file_location("xnb_binder_url", ROOT / "scripts" / "binder_url.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-binder_url = _load_binder_url()
+binder_url = load_script("binder_url")
 
 try:
     with warnings.catch_warnings():  # its json logger's import-time DeprecationWarning

@@ -16,7 +16,6 @@ the requirement's, or ``pip check`` -- and the Binder build -- would fail.
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 import re
 import shlex
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _scripts import load_script  # noqa: I001 (tests/ is on sys.path)
 
 import yaml
 from packaging.requirements import Requirement
@@ -43,15 +43,7 @@ GENERATED = ("environment.yml", "binder/environment.yml", "binder/postBuild")
 HEADER_RE = re.compile(r"^# GENERATED from pyproject\.toml by scripts/sync_deps\.py -- do not edit by hand\.$")
 
 
-def _load_sync_deps() -> Any:
-    spec = importlib.util.spec_from_file_location("xnb_sync_deps", ROOT / "scripts" / "sync_deps.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sync_deps = _load_sync_deps()
+sync_deps = load_script("sync_deps")
 
 
 def pyproject() -> dict[str, Any]:

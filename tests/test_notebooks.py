@@ -17,7 +17,6 @@ Committed notebooks must carry no outputs (``make strip``).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import sys
@@ -191,12 +190,7 @@ def run_notebook(
     )
 
 
-def _load_script(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"xnb_scripts_{name}", ROOT / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _scripts import load_script as _load_script  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
