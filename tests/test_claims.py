@@ -191,3 +191,19 @@ def test_paper_notebooks_take_their_verdicts_from_claims(notebook):
     assert "holds here" not in code and "does NOT hold" not in code  # xnb 0.1's hand-made verdict strings
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "docs/claims.md" in text or "make claims" in text  # a pointer to the full report
+
+
+def test_over_seeds_restores_threads_also_on_error():
+    import torch
+
+    before = torch.get_num_threads()
+    seen = []
+    assert C.over_seeds(lambda s: (seen.append(torch.get_num_threads()), s * 2)[1], (1, 2), "t", progress=False) == [2, 4]
+    assert seen == [1, 1] and torch.get_num_threads() == before
+
+    def boom(s):
+        raise RuntimeError("x")
+
+    with pytest.raises(RuntimeError):
+        C.over_seeds(boom, (0,), "t", progress=False)
+    assert torch.get_num_threads() == before

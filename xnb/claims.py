@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 __all__ = ["Claim", "ClaimSpec", "Rule", "Better", "AtLeast", "AtMost", "Similar", "VERDICTS", "PAPERS",
-           "check_seeds", "run", "Report", "table", "main"]
+           "check_seeds", "check_quick", "over_seeds", "run", "Report", "table", "main"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
 
@@ -321,6 +321,22 @@ def check_seeds(seeds) -> tuple:
     if dup:
         raise ValueError(f"seeds: duplicate seeds {dup}; paired comparisons need distinct seeds")
     return tuple(int(s) for s in seeds)
+
+
+def over_seeds(measure, seeds, desc: str, progress: bool = True, threads: int | None = 1) -> list:
+    """``[measure(seed) for seed in seeds]`` with a progress bar, under ``threads`` PyTorch threads
+    (restored afterwards, also on error). The paper modules' ``claims()`` measure their small models
+    with one thread: with small convolutions and batches, more threads only wait on each other."""
+    import torch
+    from tqdm.auto import tqdm
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return [measure(s) for s in tqdm(seeds, desc=desc, disable=not progress, leave=True)]
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_quick(quick) -> bool:

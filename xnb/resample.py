@@ -1118,19 +1118,13 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
     noise and random-unit draws, a fresh secondary-classifier initialisation and a fresh untrained
     network; the shipped ``flowers-single`` is fixed. ``quick``: fewer images, a smaller and shorter
     secondary classifier (the notebook's setting)."""
-    from tqdm.auto import tqdm
-
     from . import models
+    from .claims import over_seeds
 
     seeds = check_seeds(seeds)
     quick = check_quick(quick)
     model = models.load(_CLAIM_MODEL)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions and batches: threads only wait on each other here
-    try:
-        rows = [_measure_seed(model, s, quick) for s in tqdm(seeds, desc="resample claims", disable=not progress)]
-    finally:
-        torch.set_num_threads(threads)
+    rows = over_seeds(lambda s: _measure_seed(model, s, quick), seeds, "resample claims", progress)
     sizes = _sizes_text(quick)
     layers = list(_CLAIM_LAYERS)
 

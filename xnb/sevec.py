@@ -482,16 +482,13 @@ def _measure_seed(model, seed: int, quick: bool) -> dict:
 def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
     """Measure every claim of :data:`CLAIMS` over ``seeds`` (see :mod:`xnb.claims`): one
     :class:`xnb.claims.Claim` per spec, in order. ``quick=True``: the small sizes of the notebook."""
-    from tqdm.auto import tqdm
-
     from . import claims as _claims
     from . import models
 
     seeds = _claims.check_seeds(seeds)
     quick = _claims.check_quick(quick)
     model = models.load(_MODEL)
-    per = [_measure_seed(model, s, quick) for s in tqdm(seeds, desc="sevec claims", disable=not progress,
-                                                         leave=True)]
+    per = _claims.over_seeds(lambda s: _measure_seed(model, s, quick), seeds, "sevec claims", progress, threads=None)
 
     def mean(f):
         return float(np.mean([f(r) for r in per]))
