@@ -68,11 +68,26 @@ def test_retrieve_matches_brute_force():
     y = torch.randint(0, 3, (50,), generator=g)
     y[:3] = torch.tensor([0, 1, 2])
     sv = sevec.SeVec().fit(f, y)
+    # the paper's retrieval (§3.2): argmax_x cos(φ(x), v_c) with the real-valued features, by brute force
+    v = sv.vectors_[2]
+    brute = torch.tensor([float(f[i] @ v / (f[i].norm() * v.norm())) for i in range(len(f))])
     idx, sim = sv.retrieve(f, 2, k=7)
-    a = (f > 0).float()
-    ref = (a / a.norm(dim=1, keepdim=True)) @ sv.vectors_[2]
-    assert torch.allclose(sim, torch.sort(ref, descending=True).values[:7])
+    assert torch.allclose(sim, torch.sort(brute, descending=True).values[:7], atol=1e-6)
+    assert set(idx.tolist()) == set(torch.argsort(brute, descending=True)[:7].tolist())
     assert sevec.precision_at_k((y[idx] == 2).long(), 7) == float((y[idx] == 2).float().mean())
+    # the binarised option compares 1[φ > 0] instead, and gives other similarities on real features
+    a = (f > 0).float()
+    ref = (a / a.norm(dim=1, keepdim=True)) @ v
+    _, bsim = sv.retrieve(f, 2, k=7, query="binary")
+    assert torch.allclose(bsim, torch.sort(ref, descending=True).values[:7])
+    assert not torch.allclose(sim, bsim)
+    # stored binary features (uint8) are binary whatever the query mode
+    u = (f > 0).to(torch.uint8)
+    assert torch.allclose(sv.similarity(u), sv.similarity(u, query="binary"))
+    named = sv.closest_concepts(f[:2], k=2)
+    assert [n for n, _ in named[0]] == [sv.concept_names_[j] for j in torch.topk(sv.similarity(f[:1])[0], 2).indices]
+    with pytest.raises(ValueError, match="query.*'real', 'binary'"):
+        sv.similarity(f, query="bin")
 
 
 @pytest.fixture(scope="module")

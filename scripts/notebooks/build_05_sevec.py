@@ -74,6 +74,11 @@ md(r"""
 Rank held-out images by cosine to $v_c$ (left of each row), or by the activation of the unit with the
 largest entry of $v_c$ (right). A green frame: the image is of class $c$. The precision of both rankings,
 over seeds, is the first claim of section 4.
+
+**Which features does the query use?** The SeVecs are fitted on *binarised* features $a = 1[\phi > 0]$
+(eq. 3), but the paper retrieves with the *real-valued* features: $X_c = rg\max_x \cos(\phi(x), v_c)$
+(§3.2). That is xnb's default (`query="real"`); `query="binary"` compares $1[\phi(x) > 0]$ instead. The
+cell after the figure measures both.
 """)
 code(r"""
 K = 6
@@ -92,9 +97,20 @@ for c, (ax, name) in enumerate(zip(axes, sv.concept_names_)):
         tiles.append(t)
     ax.imshow(np.concatenate(tiles, 1)); ax.set_xticks([]); ax.set_yticks([])
     ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-axes[0].set_title(f"top {K} by cos(a, v_c)   |   top {K} by the associated unit "
+axes[0].set_title(f"top {K} by cos(φ(x), v_c)   |   top {K} by the associated unit "
                   f"(unit {sv.associated_neuron(0)} for {sv.concept_names_[0]!r}, ...)", fontsize=9)
 plt.tight_layout(); plt.show()
+""")
+code(r"""
+# precision@K of the three rankings, K = half a class of the held-out images
+K2 = max(1, len(test_set) // 12)
+def p_at_k(rank):
+    return np.mean([sevec.precision_at_k((test_set.labels[rank(c)] == c).long(), K2) for c in range(len(sv.concept_names_))])
+rows = {"cos(φ(x), v_c) — the paper's query (default)": p_at_k(lambda c: sv.retrieve(F_test, c, K2)[0]),
+        "cos(1[φ(x) > 0], v_c) — query='binary'": p_at_k(lambda c: sv.retrieve(F_test, c, K2, query="binary")[0]),
+        "the single associated unit": p_at_k(lambda c: sevec.single_neuron_retrieval(sv, F_test, c, K2)[0])}
+for name, p in rows.items():
+    print(f"P@{K2}: {p:.3f}   {name}")
 """)
 md(r"""
 ### Table 1 · A direction or a neuron? Editing the representation at `relu6`
