@@ -279,3 +279,14 @@ def test_claims_refuse_bad_seeds_and_quick():
         sevec.claims(seeds=(0,), quick="yes")
     with pytest.raises(TypeError):
         sevec.claims(seeds="012")
+
+
+def test_fisher_interval_closed_form():
+    # n = 28: se = 1/5, so the interval is tanh(atanh(r) ± 1.96/5)
+    r = 0.5
+    lo, hi = np.tanh(np.arctanh(r) - 0.392), np.tanh(np.arctanh(r) + 0.392)
+    assert sevec._fisher_ci(r, 28) == f"[{lo:.2f}, {hi:.2f}]"
+    assert sevec._fisher_ci(0.3, 3) == "undefined"
+    # 6 classes: even r = -0.5 is compatible with no correlation
+    lo6, hi6 = (float(x) for x in sevec._fisher_ci(-0.5, 6).strip("[]").split(","))
+    assert lo6 < -0.9 and hi6 > 0.4
