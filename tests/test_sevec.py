@@ -290,3 +290,22 @@ def test_fisher_interval_closed_form():
     # 6 classes: even r = -0.5 is compatible with no correlation
     lo6, hi6 = (float(x) for x in sevec._fisher_ci(-0.5, 6).strip("[]").split(","))
     assert lo6 < -0.9 and hi6 > 0.4
+
+
+def test_naming_accuracy_hand_made():
+    # 2 groups: colour {red, blue} on units 0/1, shape {round, square} on units 2/3
+    names = ["c:red", "c:blue", "s:round", "s:square"]
+    groups = ["c", "c", "s", "s"]
+    y = torch.tensor([[1, 0, 1, 0], [0, 1, 1, 0], [1, 0, 0, 1], [0, 1, 0, 1]], dtype=torch.float32)
+    feats = y.clone()                             # each image activates exactly its concepts' units
+    sv = sevec.SeVec().fit(feats, y, names)
+    r = sevec.naming_accuracy(sv, feats, y, groups)
+    assert r["accuracy"] == {"c": 1.0, "s": 1.0} and r["chance"] == {"c": 0.5, "s": 0.5}
+    # swap the colour units of the query images: colours are named wrong, shapes still right
+    swapped = feats[:, [1, 0, 2, 3]]
+    r = sevec.naming_accuracy(sv, swapped, y, groups)
+    assert r["accuracy"] == {"c": 0.0, "s": 1.0} and r["recall"]["c:red"] == 0.0
+    with pytest.raises(ValueError, match="exactly one"):
+        sevec.naming_accuracy(sv, feats, torch.ones(4, 4), groups)
+    with pytest.raises(ValueError, match="groups"):
+        sevec.naming_accuracy(sv, feats, y, groups[:3])
