@@ -167,3 +167,91 @@ def test_row_spearman_and_top_share_on_hand_made_rows():
     assert np.isnan(rho[3])  # a constant row has no ranking
     assert A._row_spearman(a[:3] ** 3 + 7, b[:3]) == pytest.approx(rho[:3])  # rank-based: monotone-invariant
     assert A._top_share(torch.tensor([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, -3.0, 1.0]])) == pytest.approx((0.5 + 0.75) / 2)
+
+
+# ------------------------------------------------------------------------------ the issue's fixes
+
+
+def test_bad_target_and_bad_contributions_name_the_argument(flower):
+    m, d = flower
+    conc = A.FilterConcepts("relu4")
+    perf = A.Performer(m, target=77, feature_layer="pool4")  # 6 outputs: the index is checked on the output
+    with pytest.raises(ValueError, match=r"target: output index 77 does not exist; the model has 6 outputs"):
+        A.AdditiveExplainer(prior="jacobian", epochs=1).fit(perf, conc, d, progress=False)
+    with pytest.raises(ValueError, match="target: output index 77"):
+        A.prior_weights(perf, conc, d.images[:2])
+    with pytest.raises(ValueError, match="target: must be"):
+        A.Performer(m, target=-1)
+    with pytest.raises(TypeError, match="target: expected an integer"):
+        A.Performer(m, target="red")
+    with pytest.raises(ValueError, match=r"contributions: expected \[N, n\].*\(2, 3, 4\)"):
+        A.contribution_entropy(torch.ones(2, 3, 4))
+    with pytest.raises(TypeError, match="contributions: expected a torch.Tensor"):
+        A.contribution_entropy([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="init: unknown value 'zeros'"):
+        A.AdditiveExplainer(init="zeros").fit(A.Performer(m, target=0), conc, d, progress=False)
+    with pytest.raises(ValueError, match="prior_epochs: must be"):
+        A.AdditiveExplainer(prior_epochs=-1).fit(A.Performer(m, target=0), conc, d, progress=False)
+
+
+def test_warmth_prior_weights_vary_across_images_at_relu6_not_at_relu7():
+    """At relu7 the warmth head and the concept outputs are both linear in the feature, so the Taylor
+    prior ⟨∂y/∂x, ∂yᵢ/∂x⟩/‖∂yᵢ/∂x‖² is one constant for every image; at relu6 (the paper's fc6) the
+    ReLU between makes it image-dependent."""
+    d = data.flowers(24, variant="double", seed=77)
+    perf_model, idx, _ = A.warmth_performer(d)
+    perf = A.Performer(perf_model, target=idx, feature_layer="base.pool4")
+    n = len(d.concept_names)
+    w7 = A.prior_weights(perf, A.OutputConcepts(range(n), shared_layer="base.relu7"), d.images, "taylor")
+    w6 = A.prior_weights(perf, A.OutputConcepts(range(n), shared_layer=A._WARM_PRIOR_LAYER), d.images, "taylor")
+    assert float(w7.std(0).max()) < 1e-4 * float(w7.abs().max())  # identical rows
+    assert float(w6.std(0).mean()) > 0.05 * float(w6.abs().mean())
+    assert A._WARM_PRIOR_LAYER == "base.relu6" and A._RED_PRIOR_LAYER == "relu6"
+
+
+def test_truth_recovery_on_hand_made_cases():
+    truth = torch.tensor([[0.0, 2.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0]])
+    exact = truth * 5.0  # same shares, other units
+    r = A.truth_recovery(exact, truth)
+    assert r["top1"][0] == 1 and torch.isnan(r["top1"][1]) and r["top1"][2] == 1
+    assert r["l1"][0] == pytest.approx(0.0) and r["l1"][2] == pytest.approx(0.0)
+    assert r["present_share"][0] == pytest.approx(1.0)
+    c = torch.tensor([[1.0, 1.0, 2.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+    r = A.truth_recovery(c, truth)
+    assert r["top1"][0] == 0 and r["top1"][2] == 0
+    assert r["present_share"][0] == pytest.approx(0.25) and r["present_share"][2] == pytest.approx(0.0)
+    # shares (1/4, 1/4, 1/2, 0) vs (0, 2/3, 0, 1/3): |.| sums to 1/4 + 5/12 + 1/2 + 1/3 = 1.5; disjoint = 2
+    assert r["l1"][0] == pytest.approx(1.5) and r["l1"][2] == pytest.approx(2.0)
+    present = torch.tensor([[True, True, False, False]] * 3)
+    assert A.truth_recovery(c, truth, present)["present_share"][1] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="truth: shape"):
+        A.truth_recovery(c, truth[:, :3])
+    with pytest.raises(ValueError, match="present: expected a tensor of shape"):
+        A.truth_recovery(c, truth, present[:2])
+
+
+def test_prior_fades_after_prior_epochs_and_collapse_is_detected(flower):
+    m, d = flower
+    perf, conc = A.Performer(m, target=0, feature_layer="pool4"), A.FilterConcepts("relu4")
+    pre = A.AdditiveExplainer(prior="jacobian").precompute(perf, conc, d)
+    ex = A.AdditiveExplainer(prior="jacobian", epochs=5, prior_epochs=2, seed=0).fit(
+        perf, conc, d, precomputed=pre, progress=False)
+    assert ex.history_["lambda"] == [A.lambda_schedule(10.0, 1), A.lambda_schedule(10.0, 2), 0.0, 0.0, 0.0]
+    assert ex.history_["prior"][-1] > 0  # still measured, no longer weighted
+    # an oracle for the collapse flag: concepts that carry y exactly vs concepts independent of y
+    y, Y, feat, _ = pre
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.rand(Y.shape, generator=gen) + 0.5
+    carry = torch.cat([(y - y.min() + 1)[:, None], noise[:, 1:]], 1)
+    ok = A.AdditiveExplainer(prior=None, epochs=30, seed=0).fit(perf, conc, d, precomputed=(y, carry, feat, None),
+                                                                progress=False)
+    perm = torch.randperm(len(y), generator=gen)
+    bad = A.AdditiveExplainer(prior=None, epochs=30, seed=0).fit(
+        perf, conc, d, precomputed=(y[perm], torch.ones_like(Y), feat * 0, None), progress=False)
+    assert not ok.collapsed_ and bad.collapsed_
+    for init in ("uniform", "default"):  # both initialisations train and are deterministic by seed
+        a = A.AdditiveExplainer(prior=None, epochs=2, seed=3, init=init).fit(perf, conc, d,
+                                                                            precomputed=(*pre[:3], None), progress=False)
+        b = A.AdditiveExplainer(prior=None, epochs=2, seed=3, init=init).fit(perf, conc, d,
+                                                                            precomputed=(*pre[:3], None), progress=False)
+        assert torch.equal(a.explain(precomputed=pre).alpha, b.explain(precomputed=pre).alpha)
