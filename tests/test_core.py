@@ -479,6 +479,16 @@ def test_semantic_suppression_zeroes_units_outside_the_mask(net, images):
             assert torch.allclose(sig[r][keep], ref[r][keep], atol=1e-6)
 
 
+def test_one_sevec_for_all_rows_broadcasts_over_the_batch(net, images):
+    """One SeVec [n] applied to several images equals that SeVec repeated once per class."""
+    g = torch.Generator().manual_seed(3)
+    one = torch.rand(1024, generator=g)
+    for method in ("semantic_guided_backprop", "semantic_input_x_gradient"):
+        a = xnb.attribute(net, images, method, target=[0, 3, 5], sevec=one, sevec_layer="avgpool")
+        b = xnb.attribute(net, images, method, target=[0, 3, 5], sevec=one.expand(6, -1), sevec_layer="avgpool")
+        assert len(images) >= 2 and torch.allclose(a, b, atol=1e-6)
+
+
 def test_semantic_methods_with_a_full_mask_equal_their_baselines(net, images):
     ones = torch.ones(6, 1024)
     for method, base in (("semantic_guided_backprop", "guided_backprop"),

@@ -416,7 +416,8 @@ def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
             rows = masks[torch.as_tensor(sel.index, device=masks.device)] if masks.shape[0] > 1 else masks
 
             def suppress(mod, inputs, output):
-                output.register_hook(lambda g: g * rows.to(g.dtype).reshape(g.shape))
+                # one SeVec for every row broadcasts over the batch (a [1, ...] mask)
+                output.register_hook(lambda g: g * rows.to(g.dtype).reshape(-1, *g.shape[1:]))
 
             comp.add_forward_hook(get_layer(model, opts["_sevec_layer"])[1], suppress)
         out = model(x)
