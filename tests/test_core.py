@@ -12,15 +12,21 @@ import xnb
 from xnb.models import SmallVGG
 
 METHODS = list(xnb.METHODS)
-CLASS_ONLY = {"contrastive_excitation_backprop", "semantic_guided_backprop", "semantic_input_x_gradient"}
+CLASS_ONLY = {"contrastive_excitation_backprop", "semantic_guided_backprop", "semantic_input_x_gradient",
+              "smoothgrad", "occlusion"}
 UNIT_TWIN = {"contrastive_excitation_backprop": "excitation_backprop",
-             "semantic_guided_backprop": "guided_backprop", "semantic_input_x_gradient": "input_x_gradient"}
+             "semantic_guided_backprop": "guided_backprop", "semantic_input_x_gradient": "input_x_gradient",
+             "smoothgrad": "saliency", "occlusion": "saliency"}
 
 
 def extra(method, sevec_layer="avgpool", units=1024, classes=6):
     """Options a method needs besides the common ones."""
     if method == "integrated_gradients":
         return {"n_steps": 8}
+    if method == "smoothgrad":
+        return {"nt_samples": 4}
+    if method == "occlusion":
+        return {"window": 8, "stride": 8}
     if method.startswith("semantic_"):
         g = torch.Generator().manual_seed(5)
         return {"sevec": torch.rand(classes, units, generator=g), "sevec_layer": sevec_layer}
@@ -526,3 +532,38 @@ def test_stream_layer_matches_capture_and_stops_early(net, images):
     with pytest.raises(ValueError, match="layer: unknown layer 'conv9'"):
         stream_layer(net, "conv9", images)
     assert_unchanged(net, before)
+
+
+def test_smoothgrad_is_captum_noise_tunnel_and_deterministic_by_seed(net, images):
+    from captum.attr import NoiseTunnel, Saliency
+
+    a = xnb.attribute(net, images, "smoothgrad", target=[0, 2, 4], nt_samples=4, seed=3, raw=True)
+    b = xnb.attribute(net, images, "smoothgrad", target=[0, 2, 4], nt_samples=4, seed=3, raw=True)
+    c = xnb.attribute(net, images, "smoothgrad", target=[0, 2, 4], nt_samples=4, seed=4, raw=True)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    state = torch.random.get_rng_state()
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        ref = NoiseTunnel(Saliency(net)).attribute(images, target=[0, 2, 4], nt_type="smoothgrad", nt_samples=4,
+                                                   stdevs=0.15 * float(images.max() - images.min()), abs=False)
+    assert torch.allclose(a, ref, atol=1e-6)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is untouched
+    # with no noise SmoothGrad is the plain gradient
+    z = xnb.attribute(net, images, "smoothgrad", target=[0, 2, 4], nt_samples=2, stdevs=0.0, raw=True)
+    assert torch.allclose(z, xnb.attribute(net, images, "saliency", target=[0, 2, 4], raw=True), atol=1e-6)
+
+
+def test_occlusion_matches_brute_force(net, images):
+    """One window covering the whole image: the map is the score drop when the image is set to 0."""
+    x = images[:2]
+    occ = xnb.attribute(net, x, "occlusion", target=[1, 3], window=x.shape[-1], stride=x.shape[-1], raw=True)
+    with torch.no_grad():
+        drop = net(x)[[0, 1], [1, 3]] - net(torch.zeros_like(x))[[0, 1], [1, 3]]
+    assert torch.allclose(occ[:, 0, 0, 0], drop, atol=1e-5)
+    assert torch.allclose(occ, occ[:, :1, :1, :1].expand_as(occ))  # the same value on every covered pixel
+    m = xnb.attribute(net, x, "occlusion", target=[1, 3], window=8, stride=4)
+    assert m.shape == (2, *x.shape[-2:])
+    with pytest.raises(ValueError, match="explains output classes"):
+        xnb.attribute(net, x, "occlusion", layer="conv3", channel=0)
+    with pytest.raises(ValueError, match="window"):
+        xnb.attribute(net, x, "occlusion", target=0, window=0)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._check import check_images, check_int, model_device
+from ._check import check_float, check_images, check_int, model_device
 from .layers import capture, get_layer, layers as _layers
 from .rules import Composite, excitation_rules, relu_rules
 
@@ -37,6 +37,9 @@ METHODS: dict[str, str] = {
     "deconvnet": "deconvnet (Zeiler & Fergus 2014); Captum Deconvolution",
     "gradcam": "Grad-CAM (Selvaraju et al. 2017) at a conv layer; Captum LayerGradCam",
     "lrp": "layer-wise relevance propagation (Bach et al. 2015); Captum LRP",
+    "smoothgrad": "SmoothGrad (Smilkov et al. 2017): saliency averaged over noisy copies; Captum NoiseTunnel(Saliency)",
+    "occlusion": "occlusion (Zeiler & Fergus 2014): the score's drop when a sliding patch is greyed out; Captum "
+                 "Occlusion",
     "excitation_backprop": "marginal winning probability (Zhang et al. 2016)",
     "contrastive_excitation_backprop": "contrastive marginal winning probability, c-MWP (Zhang et al. 2016)",
     "semantic_guided_backprop": "guided backprop keeping only the target's SeVec units at one layer "
@@ -50,6 +53,8 @@ _DEFAULT_REDUCE = {
     "saliency": "max_abs",
     "input_x_gradient": "sum",
     "integrated_gradients": "sum",
+    "smoothgrad": "max_abs",
+    "occlusion": "sum",
     "guided_backprop": "l2",
     "deconvnet": "l2",
     "gradcam": "sum",
@@ -65,6 +70,8 @@ _COMMON_OPTIONS = {"raw", "resize", "saliency_layer", "reduce", "batch_size", "c
                    "fix_stride"}
 _METHOD_OPTIONS = {
     "integrated_gradients": {"baselines", "n_steps", "internal_batch_size"},
+    "smoothgrad": {"nt_samples", "stdevs", "nt_type", "seed"},
+    "occlusion": {"window", "stride", "baselines"},
     "lrp": {"rule", "epsilon"},
     "contrastive_excitation_backprop": {"contrast_layer", "classifier_layer"},
     "gradcam": {"relu"},
@@ -311,6 +318,27 @@ def _captum_input_signal(method, model, x, sel: _Selection, opts) -> torch.Tenso
         return ca.Deconvolution(model).attribute(x, target=target)
     if method == "lrp":
         return _captum_lrp(model, x, sel, opts, layer=None)
+    if method in ("smoothgrad", "occlusion"):
+        if unit:
+            raise ValueError(f"method: {method!r} explains output classes (target=); for an internal unit "
+                             f"use 'saliency' or 'guided_backprop' with layer=")
+        if method == "smoothgrad":
+            # σ as a fraction of the input range (Smilkov et al.: 10-20 % works best)
+            stdevs = check_float(opts.get("stdevs", 0.15), "stdevs", 0.0, None) * float(x.max() - x.min())
+            nt_type = opts.get("nt_type", "smoothgrad")
+            if nt_type not in ("smoothgrad", "smoothgrad_sq", "vargrad"):
+                raise ValueError(f"nt_type: unknown value {nt_type!r}; allowed: smoothgrad, smoothgrad_sq, vargrad")
+            n_samples = check_int(opts.get("nt_samples", 16), "nt_samples", minimum=1)
+            with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+                torch.manual_seed(check_int(opts.get("seed", 0), "seed", minimum=0))  # the noise, by seed
+                return ca.NoiseTunnel(ca.Saliency(model)).attribute(
+                    x, target=target, nt_type=nt_type, nt_samples=n_samples, stdevs=stdevs, abs=False)
+        side = min(x.shape[-2:])
+        window = check_int(opts.get("window", max(2, side // 8)), "window", minimum=1, maximum=side)
+        stride = check_int(opts.get("stride", max(1, window // 2)), "stride", minimum=1, maximum=side)
+        return ca.Occlusion(model).attribute(
+            x, target=target, sliding_window_shapes=(x.shape[1], window, window), strides=(x.shape[1], stride, stride),
+            baselines=opts.get("baselines", 0.0))
     raise AssertionError(method)
 
 
@@ -595,6 +623,11 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
         activation map itself (Zeiler & Fergus); ``fix_stride=False`` — the µ-Lasso stride fix
         (deconvnet / guided_backprop).
         integrated_gradients: ``baselines``, ``n_steps=32``, ``internal_batch_size``.
+        smoothgrad (classes only): ``nt_samples=16`` noisy copies, ``stdevs=0.15`` (noise sd as a fraction
+        of the input's range), ``nt_type="smoothgrad"`` (or ``"smoothgrad_sq"``, ``"vargrad"``), ``seed=0``
+        (the noise is drawn from this seed; the global random state is left alone).
+        occlusion (classes only): ``window`` (square patch side, default 1/8 of the image), ``stride``
+        (default half the window), ``baselines=0.0`` (the fill value).
         lrp: ``rule="epsilon"`` or ``"alpha1beta0"``, ``epsilon``.
         gradcam: ``relu=True``.
         contrastive_excitation_backprop: ``contrast_layer=`` (default: the input of the last linear layer,

@@ -10,7 +10,7 @@ md(r"""
 **Learning goals.** After this notebook you can
 1. generate the embedded datasets and read their ground truth (masks, part keypoints, concepts);
 2. load the shipped CNNs and check how well they classify fresh data;
-3. ask `xnb.attribute` for a heatmap of a class *or* of an internal channel, with any of nine methods;
+3. ask `xnb.attribute` for a heatmap of a class *or* of an internal channel, with any of eleven methods (SmoothGrad and occlusion among them);
 4. drive the live `HeatmapExplorer` and know which slider moves cost a backward pass.
 
 **The one equation behind most heatmaps.** For a score $y$ (a class logit $y_c$, or an internal unit
@@ -183,8 +183,12 @@ code(r"""
 x = flowers.images[:4]
 methods = [m for m in xnb.METHODS if not m.startswith("semantic_")]  # those need SeVecs: see 05_sevec
 maps = torch.stack([xnb.attribute(model, x, m, **({"n_steps": 16} if m == "integrated_gradients" else {}))
-                    for m in methods], 1)   # [4 images, 9 methods, H, W], each for the predicted class
-short = ["saliency", "input×grad", "int. grad.", "guided BP", "deconvnet", "Grad-CAM", "LRP", "EB", "c-EB"]
+                    for m in methods], 1)   # [4 images, 11 methods, H, W], each for the predicted class
+short = {"saliency": "saliency", "input_x_gradient": "input×grad", "integrated_gradients": "int. grad.",
+         "guided_backprop": "guided BP", "deconvnet": "deconvnet", "gradcam": "Grad-CAM", "lrp": "LRP",
+         "smoothgrad": "SmoothGrad", "occlusion": "occlusion", "excitation_backprop": "EB",
+         "contrastive_excitation_backprop": "c-EB"}
+short = [short.get(m, m) for m in methods]
 # "percentile": positive evidence only, clipped at the 99.5th percentile (signed maps would need a diverging map)
 fig = viz.grid(x, maps, titles=short, size=1.3, mode="percentile", suptitle="each method, predicted class")
 fig
