@@ -533,3 +533,128 @@ def test_explorer_threshold_costs_no_backward(flower_model, flower_fit):
     ex.mu.value = 4.0
     assert_unchanged(flower_model, before)
     assert str(ex.fit(4.0).n_selected_) in ex.status.value
+    ex.close()
+
+
+# --------------------------------------------------------------------------- the µ slider: warm starts, caches, uniqueness
+
+
+@pytest.mark.parametrize("mu0,mu1", [(2.0, 3.0), (3.0, 2.0), (0.5, 2.0)])
+def test_warm_start_matches_spgl1_both_directions(flower_model, mu0, mu1):
+    """A warm start (rescaled onto the new ball, polished in its first iterations) reaches the same
+    objective as the oracle, whether µ grows (the old iterate is inside the new ball) or shrinks."""
+    d = data.flowers(120, seed=3)
+    X, idx = M.channel_responses(flower_model, d, layers=["pool2", "pool4", "fc6", "relu7"])
+    sel = M.MuLasso(mu=mu0, warm_start=True).fit(X, d.labels, idx)
+    sel.set_params(mu=mu1).fit(X, d.labels, idx)
+    ref = _spgl1_objectives(X.double().numpy(), np.eye(6)[d.labels.numpy()], mu1)
+    assert sel.converged_
+    np.testing.assert_allclose(sel.objective_, ref, rtol=1e-4)
+    assert (np.abs(sel.coef_).sum(0) <= mu1 * (1 + 1e-6)).all()
+
+
+def test_rescale_warm_start_onto_the_new_ball():
+    W0 = torch.tensor([[1.0, 0.1, 3.0], [-1.0, 0.0, 0.0], [0.0, 0.2, 0.0]], dtype=torch.float64)
+    # columns 0 and 2 are on the old ball (µ_old = 2 after the first is 2, the third 3 > 2 is projected)
+    W = M._rescale_warm_start(W0, 2.0, 5.0)
+    np.testing.assert_allclose(W[:, 0], W0[:, 0] * 2.5)       # on the old ball: scaled by µ/µ_old
+    np.testing.assert_allclose(W[:, 1], W0[:, 1])             # inside both balls: kept
+    np.testing.assert_allclose(W[:, 2], W0[:, 2] * 5.0 / 3.0)  # support and signs kept, ‖w‖₁ = µ
+    W = M._rescale_warm_start(W0, 2.0, 1.0)
+    np.testing.assert_allclose(W.abs().sum(0)[[0, 2]], [1.0, 1.0])
+    np.testing.assert_allclose(W[:, 0], W0[:, 0] * 0.5)
+
+
+def test_lipschitz_constant_cached_per_X(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 70))
+    y = rng.integers(0, 3, 40)
+    calls = []
+    real = torch.linalg.matrix_norm
+    monkeypatch.setattr(torch.linalg, "matrix_norm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sel = M.MuLasso(mu=1.0, warm_start=True).fit(X, y)
+    assert len(calls) == 1
+    np.testing.assert_allclose(M._lipschitz(torch.from_numpy(X)), np.linalg.svd(X, compute_uv=False)[0] ** 2)
+    for mu in (1.5, 2.0, 0.5):  # the slider: same X, no new SVD
+        sel.set_params(mu=mu).fit(X, y)
+    M.MuLasso(mu=1.0).fit(X.copy(), y)  # equal content: equal key
+    assert len(calls) == 1
+    X2 = X.copy()
+    X2[0, 0] += 1.0  # a different X: a new SVD
+    M.MuLasso(mu=1.0).fit(X2, y)
+    assert len(calls) == 2
+
+
+def test_ridge_closed_form_when_the_ball_is_inactive():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 8))
+    y = rng.integers(0, 2, 30)
+    L = np.eye(2)[y]
+    lam = 3.0
+    ref = np.linalg.solve(X.T @ X + lam * np.eye(8), X.T @ L)  # min ‖Xw − l‖² + λ‖w‖²
+    sel = M.MuLasso(mu=1e3, ridge=lam, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(sel.coef_, ref, atol=1e-7)
+    np.testing.assert_allclose(sel.objective_, ((X @ ref - L) ** 2).sum(0), rtol=1e-8)  # data term only
+    with pytest.raises(ValueError, match="ridge"):
+        M.MuLasso(ridge=-1.0).fit(X, y)
+
+
+def test_ridge_makes_the_selected_set_unique():
+    """Duplicated columns (as conv/ReLU channel responses nearly are) and fewer images than features:
+    eq. (1) has a face of minimisers, and two starts select different features; with a tiny ridge
+    term both starts select the same set."""
+    rng = np.random.default_rng(0)
+    B = rng.random((30, 20))
+    X = np.concatenate([B, B], 1)
+    y = rng.integers(0, 3, 30)
+    lip = M._lipschitz(torch.from_numpy(X))
+    for ridge, mu in ((0.0, 2.0), (1e-6 * lip, 2.0), (1e-6 * lip, 6.0)):
+        a = M.MuLasso(mu=mu, ridge=ridge).fit(X, y)
+        b = M.MuLasso(mu=mu, ridge=ridge, warm_start=True)
+        b.coef_ = np.concatenate([np.zeros((20, 3)), a.coef_[:20] + a.coef_[20:]])  # the other copies
+        b.mu_fitted_ = mu
+        b.fit(X, y)
+        np.testing.assert_allclose(a.objective_, b.objective_, rtol=1e-6)
+        if ridge == 0:
+            assert (a.selected_ != b.selected_).any()  # the problem this test is about
+        else:
+            assert (a.selected_ == b.selected_).all()
+
+
+def test_explorer_mu_grid_moves_are_cache_hits(flower_model, flower_fit):
+    d, X, idx = flower_fit
+    show = data.flowers(2, seed=777)
+    with pytest.raises(ValueError, match="precompute"):
+        M.MuLassoExplorer(flower_model, X, d.labels, idx, show, precompute="later")
+    ex = M.MuLassoExplorer(flower_model, X, d.labels, idx, show, mu=4.0, mu_max=8.0, precompute="now")
+    assert ex.grid_ready == len(ex.mu_grid) == 16 and ex.wait_grid()
+    n = ex.n_solves
+    assert n == 16  # the starting µ once, then every other grid point once
+    for v in (6.0, 0.5, 8.0, 4.5):
+        ex.mu.value = v
+        assert ex.errors.message == "" and f"µ={v:g}:" in ex.status.value
+    assert ex.n_solves == n  # no solver call after the grid is ready
+    sel = ex.fit(5.25)  # off the grid: solved on the spot (warm), then cached
+    assert ex.n_solves == n + 1 and np.abs(sel.coef_).sum(0).max() <= 5.25 * (1 + 1e-6)
+    ex.fit(5.25)
+    assert ex.n_solves == n + 1
+    # the same solution as a path-independent cold solve (the ridge term makes it unique)
+    cold = M.MuLasso(mu=6.0, tol=1e-3, max_iter=200, ridge=ex.ridge).fit(X, d.labels)
+    assert (ex.fit(6.0).selected_ == cold.selected_).all()
+    ex.close()
+
+
+def test_explorer_background_grid_does_not_block(flower_model, flower_fit):
+    d, X, idx = flower_fit
+    ex = M.MuLassoExplorer(flower_model, X, d.labels, idx, data.flowers(2, seed=777), mu=3.0, mu_max=5.0)
+    assert ex._grid_thread is not None and ex._grid_thread.daemon
+    ex.mu.value = 2.0  # a move while the grid runs: solved or a hit, never an error
+    assert ex.errors.message == ""
+    assert ex.wait_grid(timeout=120, mu=3.5) and 3.5 in ex.fits
+    assert ex.wait_grid(timeout=120)
+    n = ex.n_solves
+    assert n <= len(ex.mu_grid)  # no grid point solved twice... at most the one raced by the move
+    ex.mu.value = 4.5
+    assert ex.n_solves == n
+    ex.close()
+    assert not ex._grid_thread.is_alive()

@@ -299,8 +299,16 @@ class MuLasso:
     ----------
     mu : the L1 radius µ > 0 (the paper: 10; 5 on an8Flower).
     max_iter, tol : iteration cap and relative duality-gap tolerance.
-    warm_start : start from the previous ``coef_`` (projected onto the new ball) — a µ slider re-solves
-        in a few iterations.
+    warm_start : start from the previous ``coef_`` — a µ slider re-solves in a few iterations. A column
+        that was on the old ball (‖w‖₁ = µ_old) is *rescaled* onto the new one (w·µ/µ_old: same support
+        and signs, on the new face), not projected: projecting a point from inside a larger ball is a
+        no-op, and SPG's first step from there turned the iterate dense. The first iterations of a warm
+        start run the support polish every iteration (a cold start: every 10th).
+    ridge : λ ≥ 0 of an optional term ``λ‖w_j‖²`` added to eq. (1) (not in the paper; default 0 = eq. 1).
+        With fewer images than features (N < m) a class that can be interpolated has a whole face of
+        minimisers, and which features are "selected" depends on the start. Any λ > 0 makes the problem
+        strictly convex, so the selected set is unique; a tiny λ (the explorer: 1e-6 × ‖X‖²₂) changes
+        the objective by at most λµ² per class. ``objective_`` reports eq. (1)'s data term only.
     device : where the iterations run (default CPU); ``dtype`` float64 by default.
     memory : length of the non-monotone line search's history.
 
@@ -312,7 +320,7 @@ class MuLasso:
     """
 
     def __init__(self, mu: float = 10.0, max_iter: int = 2000, tol: float = 1e-6, warm_start: bool = False,
-                 device=None, dtype=torch.float64, memory: int = 10):
+                 device=None, dtype=torch.float64, memory: int = 10, ridge: float = 0.0):
         self.mu = mu
         self.max_iter = max_iter
         self.tol = tol
@@ -320,10 +328,11 @@ class MuLasso:
         self.device = device
         self.dtype = dtype
         self.memory = memory
+        self.ridge = ridge
 
     def get_params(self, deep: bool = True) -> dict:
         return {k: getattr(self, k) for k in ("mu", "max_iter", "tol", "warm_start", "device", "dtype",
-                                              "memory")}
+                                              "memory", "ridge")}
 
     def set_params(self, **params) -> "MuLasso":
         for k, v in params.items():
@@ -351,6 +360,7 @@ class MuLasso:
         max_iter = check_int(self.max_iter, "max_iter", minimum=1)
         tol = check_float(self.tol, "tol", low=0.0, low_open=True)
         memory = check_int(self.memory, "memory", minimum=1)
+        ridge = check_float(self.ridge, "ridge", low=0.0)
         X = self._check_X(X)
         n, m = X.shape
         if feature_index is not None and len(feature_index) != m:
@@ -361,12 +371,17 @@ class MuLasso:
         Ld = L.to(dev, self.dtype)
         c = Ld.shape[1]
         W0 = getattr(self, "coef_", None)
-        if self.warm_start and W0 is not None and W0.shape == (m, c):
-            W = project_l1_ball(torch.as_tensor(W0, dtype=self.dtype, device=dev), mu)
+        warm = bool(self.warm_start and W0 is not None and W0.shape == (m, c))
+        if warm:
+            W = _rescale_warm_start(torch.as_tensor(W0, dtype=self.dtype, device=dev),
+                                    float(getattr(self, "mu_fitted_", mu)), mu)
         else:
             W = torch.zeros(m, c, dtype=self.dtype, device=dev)
+        lip = _lipschitz(Xd)
         with _single_thread(dev.type == "cpu" and Xd.numel() <= 20_000_000):
-            W, info = _spg(Xd, Ld, W, mu, max_iter, tol, memory)
+            W, info = _spg(Xd, Ld, W, mu, max_iter, tol, memory, lip=lip, ridge=ridge,
+                           polish_first=10 if warm else 0)
+        self.mu_fitted_ = mu
         self.coef_ = W.cpu().numpy()
         self.objective_ = info["objective"]
         self.gap_ = info["gap"]
@@ -442,16 +457,44 @@ def _single_thread(on: bool):
         torch.set_num_threads(n)
 
 
-def _spg(X, L, W, mu, max_iter, tol, memory, gamma=1e-4, a_min=1e-10, a_max=1e10, polish_every=10):
-    """Spectral projected gradient for the C column problems min ½‖Xw_j − l_j‖² s.t. ‖w_j‖₁ ≤ µ.
-    (½ of eq. (1)'s objective: the same minimiser.)"""
+# ‖X‖²₂ per feature matrix: a full SVD costs ~100 ms on the flower features, and a µ slider re-solves
+# the same X again and again. Keyed by the bytes' digest (exact; ~5 ms for 600×1040 float64), so an
+# in-place edit of X is a new key. ``misses`` counts the SVDs actually computed.
+_LIPSCHITZ_CACHE = LRUCache(maxsize=8)
+
+
+def _lipschitz(X: torch.Tensor) -> float:
+    """‖X‖²₂, the Lipschitz constant of the gradient of ½‖Xw − l‖² (cached per X)."""
+    import hashlib
+
+    a = np.ascontiguousarray(X.detach().cpu().numpy())
+    key = (hashlib.blake2b(a.tobytes(), digest_size=16).hexdigest(), tuple(X.shape), str(X.dtype))
+    return _LIPSCHITZ_CACHE.get_or_compute(key, lambda: float(torch.linalg.matrix_norm(X, ord=2) ** 2))
+
+
+
+def _rescale_warm_start(W0: torch.Tensor, mu_old: float, mu: float) -> torch.Tensor:
+    """Warm start for a new radius µ: a column on the old ball (‖w‖₁ = µ_old, the constraint active) is
+    scaled by µ/µ_old onto the new ball (same support and signs); a column inside both balls (the
+    unconstrained optimum already) is kept; anything still outside the new ball is projected."""
+    n1 = W0.abs().sum(0)
+    on_old = n1 >= mu_old * (1 - 1e-6)
+    W = torch.where(on_old.unsqueeze(0), W0 * (mu / n1.clamp(min=1e-300)).unsqueeze(0), W0)
+    return project_l1_ball(W, mu)
+
+
+def _spg(X, L, W, mu, max_iter, tol, memory, gamma=1e-4, a_min=1e-10, a_max=1e10, polish_every=10,
+         lip=None, ridge=0.0, polish_first=0):
+    """Spectral projected gradient for the C column problems min ½‖Xw_j − l_j‖² + ½λ‖w_j‖² s.t.
+    ‖w_j‖₁ ≤ µ (½ of eq. (1)'s objective, λ = ``ridge``: the same minimiser). ``polish_first``: run the
+    support polish in each of the first iterations (a warm start is already on the right face)."""
     c = L.shape[1]
     W = W.clone()
     R = X @ W - L
-    f = 0.5 * (R * R).sum(0)
-    G = X.T @ R
+    f = 0.5 * (R * R).sum(0) + 0.5 * ridge * (W * W).sum(0)
+    G = X.T @ R + ridge * W
     # first step: 1 / ‖X‖²₂ (Lipschitz constant of the gradient), then Barzilai–Borwein
-    lip = torch.linalg.matrix_norm(X, ord=2) ** 2
+    lip = (_lipschitz(X) if lip is None else lip) + ridge
     alpha = torch.full((c,), float(1.0 / max(float(lip), 1e-30)), dtype=X.dtype, device=X.device)
     hist = f.unsqueeze(0).repeat(memory, 1)
     active = torch.ones(c, dtype=torch.bool, device=X.device)
@@ -470,7 +513,7 @@ def _spg(X, L, W, mu, max_iter, tol, memory, gamma=1e-4, a_min=1e-10, a_max=1e10
         D = project_l1_ball(Wa - al * Ga, mu) - Wa
         XD = X @ D
         gtd = (Ga * D).sum(0)
-        dd = (XD * XD).sum(0)
+        dd = (XD * XD).sum(0) + ridge * (D * D).sum(0)
         fmax = hist[:, a].max(0).values
         lam = torch.ones_like(fa)
         for _ in range(30):  # non-monotone (GLL) backtracking; f is quadratic, so f(w + λd) is free
@@ -482,32 +525,34 @@ def _spg(X, L, W, mu, max_iter, tol, memory, gamma=1e-4, a_min=1e-10, a_max=1e10
             lt = torch.where(curv > 0, -gtd * lam * lam / (2 * curv.clamp(min=1e-300)), 0.5 * lam)
             lt = torch.where((lt >= 0.1 * lam) & (lt <= 0.9 * lam), lt, 0.5 * lam)  # safeguarded
             lam = torch.where(ok, lam, lt)
-        W[:, a] = Wa + lam * D
+        Wn = Wa + lam * D
+        W[:, a] = Wn
         Ra = R[:, a] + lam * XD
         R[:, a] = Ra
-        f[a] = 0.5 * (Ra * Ra).sum(0)
-        G[:, a] = X.T @ Ra
+        f[a] = 0.5 * (Ra * Ra).sum(0) + 0.5 * ridge * (Wn * Wn).sum(0)
+        G[:, a] = X.T @ Ra + ridge * Wn
         sts = lam * lam * (D * D).sum(0)
         sty = lam * lam * dd  # sᵀy = sᵀXᵀXs for this quadratic
         alpha[a] = torch.where(sty > 0, sts / sty.clamp(min=1e-300),
                                torch.full_like(sts, a_max)).clamp(a_min, a_max)  # Barzilai–Borwein
         hist = torch.cat([hist[1:], f.unsqueeze(0)])
-        if it % polish_every == 1 or polish_every == 1:
+        if it % polish_every == 1 or polish_every == 1 or it <= polish_first:
             # subspace step: on each column's current face (support S, signs s) solve the least squares
             # exactly; a feasible point with a lower objective replaces the iterate. SPG finds the face
             # quickly but converges slowly inside it when X is ill-conditioned, as channel responses
             # are (conv/ReLU/pool near-duplicates, each layer's block summing to 1).
-            Wp = _polish(X, L[:, a], W[:, a], mu, f[a])
+            Wp = _polish(X, L[:, a], W[:, a], mu, f[a], ridge=ridge)
             W[:, a] = Wp
             Ra = X @ Wp - L[:, a]  # also limits round-off drift in the running residual
             R[:, a] = Ra
-            f[a] = 0.5 * (Ra * Ra).sum(0)
-            G[:, a] = X.T @ Ra
+            f[a] = 0.5 * (Ra * Ra).sum(0) + 0.5 * ridge * (Wp * Wp).sum(0)
+            G[:, a] = X.T @ Ra + ridge * Wp
             hist[-1] = torch.minimum(hist[-1], f)
     gap = (W * G).sum(0) + mu * G.abs().amax(0)
     thr = tol * torch.maximum(f, 1e-2 * scale)
     conv = (gap <= thr) | (f <= thr)
-    return W, {"objective": (2 * f).cpu().numpy(), "gap": (2 * gap).cpu().numpy(), "n_iter": it,
+    data_f = 0.5 * (R * R).sum(0)
+    return W, {"objective": (2 * data_f).cpu().numpy(), "gap": (2 * gap).cpu().numpy(), "n_iter": it,
                "converged": bool(conv.all())}
 
 
@@ -563,7 +608,7 @@ def _face_descent(Q, b, cur, mu, on_ball, aggressive: bool, max_rounds: int):
     return cur
 
 
-def _polish(X, L, W, mu, f, max_rounds: int = 40, max_support: int = 250):
+def _polish(X, L, W, mu, f, max_rounds: int = 40, max_support: int = 250, ridge: float = 0.0):
     """Active-set subspace step, per column: on the face of the current iterate (support S, signs s, and
     sᵀw = µ when the constraint is active) solve the least squares exactly, dropping coordinates that
     would change sign (see :func:`_face_descent`). The result replaces the iterate only if it is feasible
@@ -577,6 +622,8 @@ def _polish(X, L, W, mu, f, max_rounds: int = 40, max_support: int = 250):
         on_ball = float(w.abs().sum()) >= mu * (1 - 1e-9)
         XS = X[:, S]
         Q = XS.T @ XS
+        if ridge:
+            Q = Q + ridge * torch.eye(len(S), dtype=Q.dtype, device=Q.device)
         b = XS.T @ L[:, j]
         best, best_f = None, float(f[j])
         for aggressive in (True, False):
@@ -586,7 +633,7 @@ def _polish(X, L, W, mu, f, max_rounds: int = 40, max_support: int = 250):
             if float(cur.abs().sum()) > mu * (1 + 1e-9):
                 continue
             r = XS @ cur - L[:, j]
-            fc = float(0.5 * (r * r).sum())
+            fc = float(0.5 * (r * r).sum() + 0.5 * ridge * (cur * cur).sum())
             if fc <= best_f:
                 best, best_f = cur, fc
                 break
@@ -1009,6 +1056,19 @@ def flower_benchmark(model: nn.Module, data, selector: MuLasso, top_k: int = 3, 
 # --------------------------------------------------------------------------- widget
 
 
+_GRID_THREADS = __import__("weakref").WeakSet()  # explorers whose µ grid may still be running
+
+
+@__import__("atexit").register
+def _stop_grid_threads():
+    # a daemon thread killed inside a torch op at interpreter exit aborts the process ("terminate
+    # called without an active exception"); stop each grid after its current solve instead
+    for ex in list(_GRID_THREADS):
+        ex._stop.set()
+        if ex._grid_thread is not None:
+            ex._grid_thread.join(timeout=10)
+
+
 class MuLassoExplorer(Panel):
     """Live µ-Lasso explorer (a :class:`xnb.widgets.base.Panel`).
 
@@ -1017,10 +1077,31 @@ class MuLassoExplorer(Panel):
     heatmap threshold (re-renders and shows the live IoU with the mask — no backward pass).
     Feature maps are cached per (image, layer, channel, fix_stride): a change costs at most the
     backward passes of features not seen before; fits are cached per µ.
+
+    The µ grid. The slider's values (``mu_grid``: 0.5 to ``mu_max`` in steps of 0.5) are solved ahead of
+    time, nearest to the starting µ first, each warm-started from its neighbour, so a slider move is a
+    cache hit (``n_solves`` counts the solver calls). ``precompute``: ``"background"`` (default) runs
+    the grid in a daemon thread — the notebook is not blocked, and a headless run that ends first just
+    drops the thread; ``"now"`` solves it inside ``__init__``; ``"off"`` solves on demand. A µ off the
+    grid (``fit(5.25)``), or a move before its grid point is ready, is solved on the spot with a warm
+    start. One lock serialises solver calls (the thread's and the slider's), so the two never compete
+    for the CPU or for torch's thread setting. :meth:`wait_grid` blocks until the grid is done;
+    :meth:`close` stops the thread.
+
+    Uniqueness. With fewer images than features a class can have a whole face of minimisers, and which
+    features are "selected" then depends on the warm start (the slider's path). The explorer adds a
+    tiny ridge term λ‖w‖² with λ = ``ridge`` × ‖X‖²₂ (default 1e-6; see :class:`MuLasso`), which makes
+    the solution, hence the selected set, the same whatever the path; ``ridge=0`` is eq. (1) exactly.
     """
 
     def __init__(self, model, X, labels, index: FeatureIndex, data, mu: float = 5.0, class_names=None,
-                 scale: int | None = None, mu_max: float = 30.0):
+                 scale: int | None = None, mu_max: float = 30.0, precompute: str = "background",
+                 ridge: float = 1e-6):
+        import threading
+
+        precompute = check_choice(precompute, "precompute", ("background", "now", "off"))
+        ridge = check_float(ridge, "ridge", low=0.0)
+        mu_max = check_float(mu_max, "mu_max", low=0.5)
         images = _images_of(data)
         self.model = model
         self.X = torch.as_tensor(X)
@@ -1034,8 +1115,14 @@ class MuLassoExplorer(Panel):
         self.scale = scale or max(1, round(256 / h))
         super().__init__(width=h * self.scale, title="µ-Lasso explorer")
         # interactive accuracy: a looser tolerance and an iteration cap keep a µ move fast
-        self.selector = MuLasso(mu=mu, warm_start=True, tol=1e-3, max_iter=200)
-        self.fits = LRUCache(maxsize=64)
+        self.ridge = ridge * _lipschitz(self.X.double()) if ridge else 0.0
+        self.selector = MuLasso(mu=mu, warm_start=True, tol=1e-3, max_iter=200, ridge=self.ridge)
+        self.mu_grid = np.round(np.arange(0.5, mu_max + 0.25, 0.5), 6)
+        self.fits = LRUCache(maxsize=len(self.mu_grid) + 64)
+        self.n_solves = 0
+        self._solve_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._grid_thread = None
         self.maps = LRUCache(maxsize=2048)
         self.responses, _ = channel_responses(model, self.images, index.layers)
         self.n_backward = 0
@@ -1057,15 +1144,88 @@ class MuLassoExplorer(Panel):
         for w in (self.mu, self.klass, self.image, self.top_k, self.layer, self.fix, self.threshold):
             self.observe(w)
         self.refresh()
+        if precompute == "now":
+            self._precompute_grid(float(mu))
+        elif precompute == "background":
+            self._grid_thread = threading.Thread(target=self._precompute_grid, args=(float(mu),),
+                                                 name="mulasso-mu-grid", daemon=True)
+            _GRID_THREADS.add(self)
+            self._grid_thread.start()
+
+    def _solve(self, selector: MuLasso, mu: float) -> np.ndarray:
+        with self._solve_lock:
+            selector.set_params(mu=float(mu)).fit(self.X, self.labels, self.index)
+            self.n_solves += 1
+            return selector.coef_.copy()
+
+    def _precompute_grid(self, mu0: float):
+        """Solve every grid µ, nearest to µ₀ first (alternating up and down), each chain warm-started
+        from its previous point; points already cached (slider moves) are skipped."""
+        kw = dict(warm_start=True, tol=self.selector.tol, max_iter=self.selector.max_iter, ridge=self.ridge)
+        chains = {+1: MuLasso(**kw), -1: MuLasso(**kw)}
+        start = self.fits.get(round(mu0, 6))
+        if start is not None:
+            for sel in chains.values():
+                sel.coef_, sel.mu_fitted_ = start.copy(), mu0
+        order = sorted(self.mu_grid, key=lambda v: (abs(v - mu0), v))
+        for v in order:
+            if self._stop.is_set():
+                return
+            key = round(float(v), 6)
+            sel = chains[+1 if v >= mu0 else -1]
+            if key in self.fits:
+                sel.coef_, sel.mu_fitted_ = self.fits.get(key).copy(), float(v)
+                continue
+            self.fits.get_or_compute(key, lambda: self._solve(sel, v))
+
+    @property
+    def grid_ready(self) -> int:
+        """How many of the slider's µ values are solved."""
+        return sum(round(float(v), 6) in self.fits for v in self.mu_grid)
+
+    def wait_grid(self, timeout: float | None = None, mu: float | None = None) -> bool:
+        """Block until the background µ grid is done — or only ``mu``'s value, when given (the grid
+        runs nearest-first, so a neighbour of the start is ready in a solve or two) — or ``timeout``
+        seconds have passed; True when what was waited for is ready."""
+        import time
+
+        if mu is None:
+            if self._grid_thread is not None:
+                self._grid_thread.join(timeout)
+            return self.grid_ready == len(self.mu_grid)
+        key = round(check_float(mu, "mu", low=0.0, low_open=True), 6)
+        end = None if timeout is None else time.perf_counter() + timeout
+        while key not in self.fits and self._grid_thread is not None and self._grid_thread.is_alive():
+            if end is not None and time.perf_counter() > end:
+                break
+            time.sleep(0.01)
+        return key in self.fits
+
+    def close(self) -> None:
+        """Stop the background grid (after its current solve) and close the widgets."""
+        self._stop.set()
+        if self._grid_thread is not None:
+            self._grid_thread.join()
+        super().close()
 
     def fit(self, mu: float) -> MuLasso:
-        """The selector for µ (cached; a new µ warm-starts from the last solution)."""
+        """The selector for µ: a cache hit on the precomputed grid; otherwise solved now with a warm
+        start from the last solution (and cached)."""
+        mu = check_float(mu, "mu", low=0.0, low_open=True)
+
         def run():
-            with Timer() as t:
-                self.selector.set_params(mu=float(mu)).fit(self.X, self.labels, self.index)
-            self.last_fit_ms = t.ms
-            return self.selector.coef_.copy()
-        coef = self.fits.get_or_compute(round(float(mu), 6), run)
+            # warm start from the nearest solved µ (the slider's own selector may be far behind)
+            keys = [k for k in self.fits.keys() if isinstance(k, float)]
+            if keys:
+                near = min(keys, key=lambda k: abs(k - mu))
+                coef0 = self.fits.get(near)
+                if coef0 is not None:
+                    self.selector.coef_, self.selector.mu_fitted_ = coef0.copy(), near
+            return self._solve(self.selector, mu)
+
+        with Timer() as t:
+            coef = self.fits.get_or_compute(round(float(mu), 6), run)
+        self.last_fit_ms = t.ms  # a cache hit: ~0 ms
         sel = MuLasso(mu=float(mu))
         sel.coef_ = coef
         sel.n_classes_ = coef.shape[1]

@@ -251,7 +251,12 @@ viz.grid(dtest.images[:6], torch.cat([ml.gap_masks(dtest.masks[:6])[:, None].flo
 md(r"""
 ## 7 · Live: the µ-Lasso explorer
 
-Move **µ** (re-solves with a warm start; the panel lists how many features are selected per layer),
+Move **µ** (the panel lists how many features are selected per layer). The slider's µ values are
+solved ahead of time in a background thread, nearest to the starting µ first, each warm-started from its
+neighbour (`explorer.mu_grid`, `explorer.grid_ready`): once a value is ready a move is a cache lookup; a
+µ off the grid (`explorer.fit(5.25)`) is solved on the spot with a warm start. The explorer adds a tiny
+ridge term (λ = 10⁻⁶·‖X‖²₂, `ridge=0` for eq. (1) exactly) so the selected set does not depend on the
+path the slider took. Also:
 pick a **class** to list its relevant features, the **image**, **top-k**, a **layer** filter,
 **fix_stride**, and the **threshold** (redraws the cached map and shows the live IoU with the mask;
 no backward pass).
@@ -267,8 +272,15 @@ code(r"""
 n0 = explorer.n_backward
 explorer.threshold.value = 0.3
 print("backward passes for a threshold move:", explorer.n_backward - n0, "·", explorer.status.value)
+# the µ grid runs in a background thread, nearest µ first; wait for the next value only (a solve or two)
+print(f"µ = {MU + 0.5:g} ready:", explorer.wait_grid(timeout=30, mu=MU + 0.5),
+      f"({explorer.grid_ready}/{len(explorer.mu_grid)} grid values so far)")
+n_solves = explorer.n_solves
 explorer.mu.value = MU + 0.5
-print(f"µ → {MU + 0.5:g}: re-solved with a warm start in {explorer.last_fit_ms:.0f} ms ·", explorer.status.value)
+print(f"µ → {MU + 0.5:g}: {explorer.n_solves - n_solves} solver calls, µ lookup {explorer.last_fit_ms:.1f} ms ·",
+      explorer.status.value)
+explorer.fit(MU + 0.25)   # off the grid: one warm solve
+print(f"µ = {MU + 0.25:g} (off the grid): solved in {explorer.last_fit_ms:.0f} ms")
 """)
 
 md(r"""
