@@ -82,7 +82,7 @@ def test_metrics_match_numpy_scipy(layer):
     net, x = tiny_net(), image()
     want = oracle(net, x, layer, n=30, sigma=0.2, seed=3, target=1, threshold=0.05)
     got = xnb.resample.neuron_importance_all(net, x, [layer], n=30, sigma=0.2, seed=3, target=1,
-                                             threshold=0.05)[layer]
+                                             threshold=0.05, threshold_scale="absolute")[layer]
     assert set(got) == set(R.METRICS)
     for metric, ref in want.items():
         g = got[metric].numpy()
@@ -98,12 +98,15 @@ def test_zero_variance_cases_are_explicit():
     res = R.resample(net, x, ["conv1", "conv2"], n=20, seed=0)
     # dead unit (conv1 ch 3): constant 0 everywhere -> correlation 0, precision discarded (-inf)
     assert res.importance("conv1", "correlation")[3] == 0.0
-    assert res.importance("conv1", "precision", threshold=0.0)[3] == np.inf  # live at λ=0: constant -> +inf
-    assert res.importance("conv1", "precision", threshold=1e-9)[3] == -np.inf
+    absolute = dict(threshold_scale="absolute")  # λ compared with the activation itself
+    assert res.importance("conv1", "precision", threshold=0.0, **absolute)[3] == np.inf  # live at λ=0: +inf
+    assert res.importance("conv1", "precision", threshold=1e-9, **absolute)[3] == -np.inf
     # live constant unit (conv2 ch 4 = 0.5 everywhere): perfectly precise, uncorrelated
-    assert res.importance("conv2", "precision", threshold=0.1)[4] == np.inf
+    assert res.importance("conv2", "precision", threshold=0.1, **absolute)[4] == np.inf
     assert res.importance("conv2", "correlation")[4] == 0.0
-    assert res.importance("conv2", "precision", threshold=0.6)[4] == -np.inf
+    assert res.importance("conv2", "precision", threshold=0.6, **absolute)[4] == -np.inf
+    # the default reads λ relative to the layer's largest mean activation: a dead unit is still discarded
+    assert res.importance("conv1", "precision", threshold=1e-9)[3] == -np.inf
     for layer in res.layers:
         for m in R.METRICS:
             assert not torch.isnan(res.importance(layer, m)).any(), (layer, m)
@@ -262,10 +265,16 @@ def test_evaluation_pipeline_small():
     model = xnb.models.load("flowers-single")
     ds = xnb.data.flowers(3, seed=2)
     ev = R.evaluate_patches(model, ds.images, ["conv4", "pool4"], k_max=6, n=8, progress=False)
-    loc = ev.localization(ds.flower_masks, k=3)
+    loc = ev.localization(ds.flower_masks, k=3, empty="skip")
     assert set(loc) == set(R.METRICS) | {"random"}  # pool4 has no weights: its weight selections are empty
     for frac, tot in loc.values():
         assert tot <= 3 * 2 * 3 and (tot == 0 or 0.0 <= frac <= 1.0)
+    # like for like (the default): every metric scored on k patches per layer and image, empty ones as misses
+    like = ev.localization(ds.flower_masks, k=3)
+    for metric, (frac, tot) in like.items():
+        n_layers = 1 if metric.startswith("weight") else 2   # pool4 has no weights
+        assert tot == 3 * n_layers * 3, metric
+        assert frac * tot == pytest.approx(loc[metric][0] * loc[metric][1])  # the same hits
     # brute-force re-count of one metric
     hit = tot = 0
     for i in range(3):
@@ -314,7 +323,7 @@ def test_precision_threshold_properties_on_the_shipped_model():
         res = R.resample(model, ds.images[i:i + 1], ["conv2", "conv3", "conv4"], n=10, seed=i)
         for layer in res.layers:
             act = res.mean_activation(layer)
-            for u in R.top_neurons(res.importance(layer, "precision", 0.1), 64):
+            for u in R.top_neurons(res.importance(layer, "precision", 0.1, "absolute"), 64):
                 assert act[u] >= 0.1
             rel = R.top_neurons(res.importance(layer, "precision", 0.1, "layer_max"), 64)
             if act.max() > 0:
@@ -380,3 +389,22 @@ def test_untrained_copy_same_architecture_fresh_weights():
         assert n1 == n2 and p1.shape == p0.shape
         assert torch.equal(p1, p2)  # deterministic by seed
         assert not torch.equal(p1, p0) and not torch.equal(p1, p3)
+
+
+def test_localization_counts_empty_patches_as_misses():
+    """A constructed evaluation: 2 images, one layer, k = 2; metric 'a' picks a silent unit on image 1."""
+    box_hit, box_miss = ((0, 0, 2, 2), False), ((6, 6, 8, 8), False)
+    ev = R.PatchEvaluation(
+        layers=["L"], metrics=["a", "b"], k_max=2,
+        boxes=[{"L": {0: box_hit, 1: box_miss, 2: ((0, 0, 0, 0), True)}},
+               {"L": {0: box_hit, 1: box_hit, 2: ((0, 0, 0, 0), True)}}],
+        selections=[{"a": {"L": [0, 1]}, "b": {"L": [0, 1]}},
+                    {"a": {"L": [0, 2]}, "b": {"L": [0, 1]}}])
+    masks = np.zeros((2, 8, 8), bool)
+    masks[:, :2, :2] = True
+    like = ev.localization(masks, k=2)
+    assert like == {"a": (2 / 4, 4), "b": (3 / 4, 4)}          # a's silent unit is a miss
+    skip = ev.localization(masks, k=2, empty="skip")
+    assert skip == {"a": (2 / 3, 3), "b": (3 / 4, 4)}          # xnb 0.1: a looked better on fewer patches
+    with pytest.raises(ValueError, match="empty"):
+        ev.localization(masks, k=2, empty="drop")

@@ -163,7 +163,7 @@ class ResampledActivations:
         return self._layer(layer).mean.mean(1)
 
     def importance(self, layer: str, metric: str, threshold: float = 0.1,
-                   threshold_scale: str = "absolute") -> torch.Tensor:
+                   threshold_scale: str = "layer_max") -> torch.Tensor:
         """Score per unit [C] (float64, CPU) for one metric of :data:`METRICS`; higher = more important.
 
         ``correlation`` (eq. 2): |Pearson r| between the unit's activation z_i[r, c] and the output o_i
@@ -176,9 +176,11 @@ class ResampledActivations:
         ``-inf`` (never selected by :func:`top_neurons`). Positions where a live unit takes exactly
         the same value in every copy (e.g. a ReLU that stays at 0 there) would give 1/0: they are left
         out of the mean; a live unit that is constant at every position is perfectly precise and
-        scores ``+inf``. ``threshold_scale="layer_max"`` reads λ as a fraction of the layer's largest
-        mean activation (useful when activations are small, e.g. inputs in [0, 1] instead of the
-        authors' 0–255).
+        scores ``+inf``. ``threshold_scale="layer_max"`` (default) reads λ as a fraction of the layer's
+        largest mean activation, so λ = 0.1 keeps the units that reach a tenth of the layer's most active
+        one, in every layer; ``"absolute"`` compares the mean activation with λ itself (the paper's
+        λ = 0.1 on 0–255 inputs). On [0, 1] inputs the absolute λ = 0.1 silently discards whole layers
+        (every conv2 unit of the shipped model), which is why the relative reading is the default.
 
         APPLE baselines on the clean image: ``activation_sum`` Σ z, ``activation_variance`` Var(z)
         over positions; ``weight_sum`` / ``weight_variance`` of the unit's own filter weights (as the
@@ -220,7 +222,7 @@ class ResampledActivations:
             return s.weight.sum(1)
         return s.weight.var(1, unbiased=False)
 
-    def importance_all(self, metrics=None, threshold: float = 0.1, threshold_scale: str = "absolute") -> dict:
+    def importance_all(self, metrics=None, threshold: float = 0.1, threshold_scale: str = "layer_max") -> dict:
         """{layer: {metric: scores}} for every resampled layer (weight metrics skipped where a layer
         has no weights)."""
         metrics = _check_metrics(metrics)
@@ -398,7 +400,7 @@ def neuron_importance(model: nn.Module, x: torch.Tensor, layer, metric: str, n: 
         if not isinstance(w, torch.Tensor) or w.ndim < 2:
             raise ValueError(f"metric: {metric!r} needs a layer with weights (a conv or linear layer); "
                              f"layer {name!r} ({type(module).__name__}) has none")
-    scale = options.pop("threshold_scale", "absolute")
+    scale = options.pop("threshold_scale", "layer_max")
     res = resample(model, x, [name], n=n, sigma=sigma, target=target, seed=seed, **options)
     return res.importance(name, metric, threshold, scale)
 
@@ -411,7 +413,7 @@ def neuron_importance_all(model: nn.Module, x: torch.Tensor, layers=None, metric
     are skipped for layers without weights unless asked for explicitly, which raises)."""
     asked = metrics is not None
     metrics = _check_metrics(metrics)
-    scale = options.pop("threshold_scale", "absolute")
+    scale = options.pop("threshold_scale", "layer_max")
     res = resample(model, x, layers, n=n, sigma=sigma, target=target, seed=seed, **options)
     if asked:
         return {l: {m: res.importance(l, m, threshold, scale) for m in metrics} for l in res.layers}
@@ -583,22 +585,36 @@ class PatchEvaluation:
                     out.append((layer, u, b))
         return out
 
-    def localization(self, masks, k: int = 5, layers=None, criterion: str = "overlap") -> dict:
+    def localization(self, masks, k: int = 5, layers=None, criterion: str = "overlap",
+                     empty: str = "miss") -> dict:
         """Patch localization (§5.3): for each metric, the fraction of selected patches (top-k per layer)
         that hit the object (``masks`` [N,H,W] bool). ``criterion="overlap"``: the box contains at least
         one object pixel (the paper's "patch containing pixels of the class"); ``"peak"`` (stricter):
         the back-projection's maximum pixel lies on the object. Returns {metric: (fraction, number of
-        patches)}; empty patches are not counted."""
+        patches)}.
+
+        ``empty="miss"`` (default) compares like with like: every metric is scored on k patches per layer
+        and image, and a selected unit that is silent on the image (empty patch) — or a slot left empty
+        because fewer than k units passed the metric's threshold — counts as a miss. ``"skip"`` leaves
+        empty patches out (xnb 0.1; then metrics are scored on different numbers of patches). A layer
+        where a metric selects nothing on any image (the weight metrics on a layer without weights) is
+        left out for that metric either way.
+        """
         check_choice(criterion, "criterion", ("overlap", "peak"))
+        check_choice(empty, "empty", ("miss", "skip"))
+        k = check_int(k, "k", minimum=1)
         masks = masks.cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
         if masks.shape[0] != len(self.selections):
             raise ValueError(f"masks: {masks.shape[0]} masks for {len(self.selections)} images")
         out = {}
         for metric in self.metrics:
+            defined = [l for l in (layers or self.layers)
+                       if any(len(sel[metric][l]) for sel in self.selections)]
             hit = tot = 0
             for i in range(len(self.selections)):
-                for layer, u, (r0, c0, r1, c1) in self.selected_boxes(i, metric, k, layers):
-                    tot += 1
+                boxes = self.selected_boxes(i, metric, k, defined)
+                tot += len(defined) * k if empty == "miss" else len(boxes)
+                for layer, u, (r0, c0, r1, c1) in boxes:
                     if criterion == "overlap":
                         hit += bool(masks[i, r0:r1, c0:c1].any())
                     else:
@@ -636,7 +652,7 @@ def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metric
     images = check_images(images, "images")
     k_max = check_int(k_max, "k_max", minimum=1)
     metrics = _check_metrics(metrics)
-    scale = options.pop("threshold_scale", "absolute")
+    scale = options.pop("threshold_scale", "layer_max")
     box_kw = {k: options.pop(k) for k in ("box", "box_threshold") if k in options}
     names = _resolve_layers(model, layers) or _default_layers(model, images[:1])
     variants = dict(variants or {})
@@ -733,7 +749,7 @@ def jaccard_during_training(model: nn.Module, train_set, test_set, epochs: int =
     check_choice(definition, "definition", ("union", "sum"))
     probe = test_set.images[:16] if probe is None else check_images(probe, "probe")
     names = _resolve_layers(model, layers) or _default_layers(model, probe[:1])
-    scale = options.pop("threshold_scale", "absolute")
+    scale = options.pop("threshold_scale", "layer_max")
     hist = {"epoch": [], "accuracy": [], "jaccard": [], "jaccard_per_layer": []}
 
     def measure(epoch):
@@ -798,7 +814,7 @@ class ResamplingExplorer(Panel):
 
     def __init__(self, model, data, layers=None, n: int = 50, sigma: float = 0.1, threshold: float = 0.1,
                  top: int = 5, metrics=("correlation", "precision"), scale: int = 4, colors=None,
-                 threshold_scale: str = "absolute"):
+                 threshold_scale: str = "layer_max"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         images = data.images if hasattr(data, "images") else data
@@ -893,7 +909,7 @@ def _ex_1():
     x = data.flowers(4, seed=11).images[0]
     res = resample(model, x, ["conv4"], n=50, sigma=0.1, seed=0)
     return jaccard(top_neurons(res.importance("conv4", "correlation"), 5),
-                   top_neurons(res.importance("conv4", "precision", 0.1), 5))
+                   top_neurons(res.importance("conv4", "precision", 0.1, "absolute"), 5))  # as notebook 04
 
 
 def _ex_2():
@@ -1041,7 +1057,7 @@ def _measure_seed(model, seed: int, quick: bool) -> dict:
     ds = data.flowers(s["n_images"], seed=_CLAIM_DATA_SEED + seed)
     noise_seed = 10_000 * (seed + 1)  # per image: noise_seed + i, never shared between seeds
     ev = evaluate_patches(model, ds.images, layers, k_max=20, n=_N, sigma=_SIGMA, threshold=_LAMBDA,
-                          seed=noise_seed, progress=False,
+                          threshold_scale="absolute", seed=noise_seed, progress=False,
                           variants={_REL: dict(metric="precision", threshold=_LAMBDA, threshold_scale="layer_max")})
     # random units matched to precision: a prefix of the uniform permutation is a uniform subset, so the
     # first |precision's selection| of the drawn units match precision's count per image and layer (for
@@ -1055,10 +1071,10 @@ def _measure_seed(model, seed: int, quick: bool) -> dict:
     visible = ds.flower_masks & ~ds.occluder_masks
     m: dict = {"seed": seed}
     for k in (5, 20):
-        loc = ev.localization(visible, k)
+        loc = ev.localization(visible, k, empty="skip")  # the protocol stated in _P_LOC
         m[f"loc{k}"] = {name: v[0] for name, v in loc.items()}
         m[f"n{k}"] = {name: v[1] for name, v in loc.items()}
-        m[f"layer{k}"] = {l: {name: v[0] for name, v in ev.localization(visible, k, layers=[l]).items()}
+        m[f"layer{k}"] = {l: {name: v[0] for name, v in ev.localization(visible, k, layers=[l], empty="skip").items()}
                           for l in layers}
         m[f"kept{k}"] = {l: float(np.mean([len(sel["precision"][l][:k]) for sel in ev.selections])) for l in layers}
         # how far precision's units are the APPLE metrics' own (same counts; where precision kept any)
