@@ -22,11 +22,12 @@ Here:
   :func:`locality` (Appendix Algorithm 1) and :func:`masking_accuracy` (Table 3);
 * :class:`SRAEExplorer`, the live view of the notebook ``01_srae``.
 
-Implementation choices (see the docstrings): Z is standardised per dimension inside ``fit`` (so that q
-and β mean the same on any layer; the scales are folded back into the returned modules) and y is only
-centred (its units set the weight of faithfulness against β, as in eq. 4; ``scale_y=True`` divides it
-by its std, which on our over-confident model makes faithfulness too weak: F_cls 0.84–1.0 vs 1.0),
-the head has an intercept b, x-features pass a ReLU (E ≥ 0, as in the authors' code).
+Implementation choices (see the docstrings): Z and y are standardised per dimension inside ``fit`` (so
+that q and β mean the same on any layer and target; the scales are folded back into the returned modules;
+``scale_y=False`` only centres y, as eq. 4 on raw logits, with β = 10 as the authors), β = 3 chosen by a
+faithfulness constraint, the head has an intercept b, x-features pass a ReLU (E ≥ 0, as in the authors'
+code) kept alive by a data-dependent initialisation and re-initialisation of dead x-features
+(``revive``), and ``n_live_`` reports the x-features that contribute on the positives.
 """
 from __future__ import annotations
 
@@ -116,6 +117,12 @@ def _mlp(sizes: Sequence[int], dropout: float, last_relu: bool) -> nn.Sequential
     return nn.Sequential(*mods)
 
 
+#: at initialisation (and on revival) an x-feature's bias puts its ReLU's threshold at this quantile of its
+#: pre-activation on the training rows: active on ~98 % of them, so the module starts close to linear in the
+#: last hidden layer and a low target is not clipped away (a median start left ~11 % of the toy's rows at 0)
+_REVIVE_QUANTILE = 0.02
+
+
 class _Embedding:
     """Shared machinery of the neural explanation modules (SRAE, NN, SAE, CAE).
 
@@ -125,11 +132,11 @@ class _Embedding:
     _faith = True
     _recon: str | None = "sparse"
 
-    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 10.0,
-                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 1e-3,
+    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 3.0,
+                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 3e-3,
                  batch_size: int = 50, lr_step: int = 40, dropout: float = 0.02,
                  positive_weight="balanced", retune: bool = False, reconstructed_r2: float = 0.5,
-                 scale_y: bool = False, seed: int = 0, device=None, progress: bool = True):
+                 scale_y: bool = True, revive: bool = True, pretrain_epochs: int = 0, seed: int = 0, device=None, progress: bool = True):
         self.n_concepts = n_concepts
         self.hidden = hidden
         self.beta = beta
@@ -144,6 +151,8 @@ class _Embedding:
         self.retune = retune
         self.reconstructed_r2 = reconstructed_r2
         self.scale_y = scale_y
+        self.revive = revive
+        self.pretrain_epochs = pretrain_epochs
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -178,6 +187,7 @@ class _Embedding:
         check_float(self.lr, "lr", low=0.0, low_open=True)
         check_int(self.batch_size, "batch_size", minimum=1)
         check_int(self.lr_step, "lr_step", minimum=1)
+        check_int(self.pretrain_epochs, "pretrain_epochs", minimum=0)
         check_float(self.dropout, "dropout", low=0.0, high=1.0, high_open=True)
         check_float(self.reconstructed_r2, "reconstructed_r2", low=0.0, high=1.0)
         if not (self.positive_weight in ("balanced", None) or isinstance(self.positive_weight, numbers.Real)):
@@ -185,8 +195,8 @@ class _Embedding:
         return n, hidden
 
     def _weights(self, y, positive):
-        if positive is None:
-            positive = y > 0
+        if positive is None:  # a plain regression target: every row is "positive", no re-weighting
+            return torch.ones(len(y)), torch.ones(len(y), dtype=torch.bool)
         else:
             positive = _as_1d(positive, len(y), "positive", torch.bool)
         w = torch.ones(len(y))
@@ -202,8 +212,8 @@ class _Embedding:
     def fit(self, Z, y, positive=None, callback: Callable[[int, float], None] | None = None):
         """Fit on features Z [N, D] and the explained output y [N] (a class's pre-softmax logit).
 
-        ``positive`` (bool [N], default ``y > 0``): the images of the explained class; with
-        ``positive_weight="balanced"`` they are up-weighted in the faithfulness term so that they weigh as
+        ``positive`` (bool [N], default None: every row, no re-weighting, y a regression target): the
+        images of the explained class; with ``positive_weight="balanced"`` they are up-weighted in the faithfulness term so that they weigh as
         much as all negatives (the paper up-weights positives "to avoid imbalance").
         ``callback(epoch, loss)`` is called after every epoch (the notebook's Train button uses it).
         With ``retune=True``, the authors' automatic re-tuning: while fewer than two x-features contribute
@@ -228,6 +238,8 @@ class _Embedding:
             if ok or round_ == 5:
                 break
             self.beta_ *= 1.2
+        # live x-features: a non-zero contribution vᵢEᵢ on some positive (a dead one explains nothing)
+        self.n_live_ = int((self.contributions(Z[positive] if positive.any() else Z).abs().amax(0) > 0).sum())
         return self
 
     def _fit_once(self, Z, y, w, n, hidden, beta, callback):
@@ -253,8 +265,15 @@ class _Embedding:
             ys = ((y - self.y_mean_) / self.y_scale_).to(device)
             wd = w.to(device)
             enc = _mlp((d, *hidden, n), self.dropout, last_relu=True).to(device)
+            self.n_revived_ = 0
+            if self.revive:
+                self._revive(enc, zs, everyone=True)
             head = nn.Linear(n, 1).to(device)
             dec = _mlp((n, *hidden[::-1], d), 0.0, last_relu=False).to(device)
+            if self.pretrain_epochs and self._recon is not None:
+                self._pretrain(enc, dec, zs, zc, g)
+                if self.revive:
+                    self.n_revived_ += self._revive(enc, zs)
             params = list(enc.parameters()) + list(dec.parameters())
             if self._faith:
                 params += list(head.parameters())
@@ -289,6 +308,8 @@ class _Embedding:
                     total += float(loss.detach()) * len(idx)
                     count += len(idx)
                 sched.step()
+                if self.revive:
+                    self.n_revived_ += self._revive(enc, zs)
                 history.append(total / count)
                 bar.set_postfix(loss=f"{history[-1]:.4f}")
                 if callback is not None:
@@ -320,6 +341,58 @@ class _Embedding:
         finally:
             torch.set_num_threads(threads)
             torch.random.set_rng_state(torch_state)
+
+    def _pretrain(self, enc: nn.Sequential, dec: nn.Sequential, zs, zc, g):
+        """The authors' layer-wise autoencoder pre-training (their code; not in the paper): for each encoder
+        layer j in turn, the pair (encoder layer j, its mirror in the decoder) is trained as a one-layer
+        autoencoder of the previous layer's output (MSE; the first pair reconstructs standardised Z, the
+        target of Q_k), with the layers below frozen; Adam, ``lr``, ``pretrain_epochs`` epochs per layer."""
+        e_lin = [i for i, m in enumerate(enc) if isinstance(m, nn.Linear)]
+        d_lin = [i for i, m in enumerate(dec) if isinstance(m, nn.Linear)][::-1]  # d_lin[j] mirrors e_lin[j]
+        N, bs = zs.shape[0], int(self.batch_size)
+        for j, (ei, di) in enumerate(zip(e_lin, d_lin)):
+            with torch.no_grad():
+                enc.eval()
+                x = enc[:ei](zs)                     # input of encoder layer j (layers below frozen)
+                target = zc if j == 0 else x         # the first pair reconstructs standardised Z
+            up, down = enc[ei], dec[di]
+            post = nn.ReLU() if j > 0 else nn.Identity()   # hidden activations are ≥ 0; Z standardised is not
+            opt = torch.optim.Adam(list(up.parameters()) + list(down.parameters()), lr=float(self.lr),
+                                   weight_decay=float(self.weight_decay))
+            for _ in range(int(self.pretrain_epochs)):
+                perm = torch.randperm(N, generator=g).to(zs.device)
+                for i in range(0, N, bs):
+                    idx = perm[i:i + bs]
+                    loss = ((post(down(torch.relu(up(x[idx])))) - target[idx]) ** 2).mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+        enc.train()
+
+    @staticmethod
+    def _revive(enc: nn.Sequential, zs: torch.Tensor, everyone: bool = False) -> int:
+        """Keep every x-feature alive (E = ReLU(Wh + b) ≥ 0 as in the authors' code, but a ReLU x-feature
+        that is 0 on every input gets no gradient and stays dead: 2 of 5 can be dead from initialisation).
+        Data-dependent bias: an x-feature's bias is set to minus the median of its pre-activation on (up to)
+        the first 1000 training rows, so it is positive on about half of them. ``everyone``: all x-features
+        (at initialisation); otherwise only the dead ones (0 on all those rows), whose incoming weights are
+        first drawn anew (nn.Linear's init). Returns the number re-initialised."""
+        last = enc[-2]
+        with torch.no_grad():
+            was = enc.training
+            enc.eval()
+            x = zs[:1000]
+            h = enc[:-2](x)
+            pre = last(h)
+            dead = torch.ones(pre.shape[1], dtype=torch.bool, device=pre.device) if everyone else (pre <= 0).all(0)
+            k = int(dead.sum())
+            if k:
+                if not everyone:
+                    last.weight[dead] = nn.Linear(last.in_features, k).to(pre.device).weight
+                pre = h @ last.weight[dead].T
+                last.bias[dead] = -torch.quantile(pre, _REVIVE_QUANTILE, dim=0)
+            enc.train(was)
+        return 0 if everyone else k
 
     # -- inference
     def transform(self, Z) -> torch.Tensor:
@@ -369,20 +442,38 @@ class SRAE(_Embedding):
     ----------
     n_concepts : number of x-features n (5).
     hidden : encoder widths Z → hidden → n ((800, 100)); the decoder mirrors them.
-    beta, q : weight and sharpness of the sparse reconstruction term (10, 100).
+    beta, q : weight and sharpness of the sparse reconstruction term (3, 100). The authors use β = 10 on
+        raw logits; with y standardised (``scale_y=True``) β was re-chosen by a faithfulness constraint fixed
+        beforehand: the largest β of {0.1, 0.3, 1, 3, 10} whose F_reg on the positives stays within 1.25×
+        NN's on the toy Z = relu(normal(1500, 48)), y = Z[:, :6] @ w (β = 3: 0.104 vs 0.107; β = 10: 1.8×)
+        and on flowers-single classes 0 and 2 (8 epochs, 500 images, one seed: 1.15× and 0.39×; β = 10:
+        3.8× and 1.2×) — one seed, so noisy. Larger β: more of Z reconstructed, less faithful.
     weight_decay : the λ L2 term on weights, not biases (1e-4).
-    epochs, lr, batch_size, lr_step : Adam, lr × 0.1 every ``lr_step`` epochs, batches of 50.
+    epochs, lr, batch_size, lr_step : Adam, lr × 0.1 every ``lr_step`` epochs, batches of 50. lr = 3e-3
+        where the authors use 1e-3: they train on many more batches per epoch; at 1e-3, 60 epochs of 30
+        batches leave the toy above under-fitted (r = 0.87–0.99 over seeds 0–3; 3e-3: 0.97–1.00).
     dropout : after the first encoder layer (0.02).
-    positive_weight : "balanced" (positives weigh as much as all negatives), None, or a factor.
+    positive_weight : "balanced" (positives weigh as much as all negatives), None, or a factor; only
+        used when ``fit`` gets ``positive`` (without it y is a plain regression target, all rows weigh 1).
     retune : the authors' automatic re-tuning of β (× 1.2 while < 2 x-features contribute).
-    scale_y : divide y by its std too (default False: y keeps its units, as in eq. 4; only centred).
+    scale_y : standardise y (default True, so that β weighs faithfulness against sparsity the same way on
+        any target; False: y only centred, its units set that weight, as in eq. 4 on raw logits).
+    revive : keep every x-feature alive (default True; see ``_revive``): with a ReLU x-layer, 2 of 5
+        x-features could be dead on every input from initialisation, and a dead ReLU never recovers.
+        The x-layer stays a ReLU (E ≥ 0, as the authors' code and the c-EB heatmaps need); its biases
+        start data-dependent (active on ~98 % of the training rows) and an x-feature that is 0 on all
+        (first 1000) training rows after an epoch is re-initialised. False: plain initialisation.
     reconstructed_r2 : a dimension k of Z counts as reconstructed (``reconstructed_dims_``) when its
         standardised error Q_k ≤ 1 − r² (0.5: at least half its variance explained).
+    pretrain_epochs : the authors' layer-wise autoencoder pre-training (in their code, not in the paper):
+        epochs per layer before the joint loss (default 0: off, as the paper describes training; the
+        authors' code pre-trains; see ``_pretrain``). Modules without reconstruction (NN) ignore it.
     seed, device, progress : reproducibility, CPU/GPU, tqdm bar.
 
     Learned: ``encoder_``, ``head_`` (``coef_`` v, ``intercept_`` b), ``decoder_``, ``loss_history_``,
-    ``reconstruction_error_`` (Q_k), ``reconstructed_dims_``, ``beta_`` (after re-tuning).
-    Z is standardised inside (per dimension; y only centred); the returned modules work on raw Z and y.
+    ``reconstruction_error_`` (Q_k), ``reconstructed_dims_``, ``beta_`` (after re-tuning), ``n_live_``
+    (x-features with a non-zero contribution vᵢEᵢ on some positive), ``n_revived_``.
+    Z and y are standardised inside; the returned modules work on raw Z and y.
     """
 
     _faith, _recon = True, "sparse"
@@ -479,6 +570,8 @@ class Lasso:
             self.head_.bias.fill_(float(sk.intercept_ - (coef * mu).sum()))
         self.head_.requires_grad_(False)
         self.loss_history_ = []
+        _, pos = _Embedding._weights(self, y, positive)
+        self.n_live_ = int((self.contributions(Z[pos] if pos.any() else Z).abs().amax(0) > 0).sum())
         return self
 
     transform = _Embedding.transform
@@ -609,12 +702,17 @@ def unit_heatmaps(model, images, layer, units: Sequence[int], saliency_layer=Non
 # --------------------------------------------------------------------------- metrics (§4.1)
 
 
-def faithfulness(y, y_hat, logits=None, target: int | None = None) -> dict:
+def faithfulness(y, y_hat, logits=None, target: int | None = None, positive=None) -> dict:
     """F_reg = mean |y − ŷ|; F_cls = fraction of images whose predicted class (argmax of the logits) is
-    unchanged when ŷ replaces y (column ``target``) in the logit vector (needs ``logits`` [N, C])."""
+    unchanged when ŷ replaces y (column ``target``) in the logit vector (needs ``logits`` [N, C]).
+    ``positive`` (bool [N]): also F_reg_pos, F_reg on the class's images only — F_cls cannot fail when
+    the logits span hundreds (an error of several units changes no argmax), F_reg on the positives can."""
     y = _as_1d(y, len(np.asarray(y)) if not isinstance(y, torch.Tensor) else len(y), "y", torch.float64)
     y_hat = _as_1d(y_hat, len(y), "y_hat", torch.float64)
     out = {"F_reg": float((y - y_hat).abs().mean())}
+    if positive is not None:
+        positive = _as_1d(positive, len(y), "positive", torch.bool)
+        out["F_reg_pos"] = float((y - y_hat)[positive].abs().mean()) if positive.any() else float("nan")
     if logits is not None:
         L = _as_2d(logits, "logits").double()
         if L.shape[0] != len(y):
@@ -638,23 +736,37 @@ def _maps_4d(h, name="heatmaps") -> torch.Tensor:
     return h
 
 
-def orthogonality(heatmaps) -> dict:
+def orthogonality(heatmaps, dead: str = "fail") -> dict:
     """O1 = ‖P‖_F − √n and O2 = −log det P (§4.1), P the correlation matrix of the x-features' heatmaps,
     each x-feature's maps over the dataset treated as one vector. Both are 0 when P = I.
 
-    x-features whose maps are all zero (a dead x-feature: no correlation defined) are left out;
-    ``n_used`` says how many were kept. O2 is +inf when P is singular."""
+    A dead x-feature (maps all zero: no correlation defined) must not make a module look orthogonal (left
+    out, a module collapsed onto one live x-feature would score a perfect O1 = O2 = 0). ``dead``:
+
+    * ``"fail"`` (default): n stays the module's n and a dead x-feature counts as a failure — its
+      correlation with every other x-feature is set to 1, as for a duplicate map (it shows nothing
+      distinct). P is then singular, so O2 = +inf whenever one is dead; O1 grows with the dead ones.
+    * ``"drop"``: left out (the score of the live maps only; n = the live count).
+
+    Returns O1, O2, ``n`` (the n used), ``n_used`` (live x-features), ``P`` (n × n) and ``P_live``."""
+    dead = check_choice(dead, "dead", ("fail", "drop"))
     h = _maps_4d(heatmaps)
     V = h.transpose(0, 1).reshape(h.shape[1], -1)
     keep = V.std(1) > 0
-    V = V[keep]
-    n = V.shape[0]
-    if n == 0:
-        return {"O1": float("nan"), "O2": float("nan"), "n_used": 0}
-    P = torch.corrcoef(V) if n > 1 else torch.ones(1, 1, dtype=V.dtype)
+    n_live = int(keep.sum())
+    if n_live == 0:
+        return {"O1": float("nan"), "O2": float("nan"), "n": 0, "n_used": 0}
+    P_live = torch.corrcoef(V[keep]) if n_live > 1 else torch.ones(1, 1, dtype=V.dtype)
+    if dead == "fail":
+        P = torch.ones(len(keep), len(keep), dtype=V.dtype)
+        P[keep[:, None] & keep[None, :]] = P_live.flatten()
+    else:
+        P = P_live
+    n = P.shape[0]
     sign, logdet = torch.linalg.slogdet(P)
-    O2 = float(-logdet) if sign > 0 else float("inf")
-    return {"O1": float(torch.linalg.norm(P) - math.sqrt(n)), "O2": O2, "n_used": n, "P": P.numpy()}
+    O2 = float(-logdet) if sign > 0 and math.isfinite(float(logdet)) else float("inf")
+    return {"O1": float(torch.linalg.norm(P) - math.sqrt(n)), "O2": O2, "n": n, "n_used": n_live,
+            "P": P.numpy(), "P_live": P_live.numpy()}
 
 
 def part_weights(keypoints, boxes, size) -> torch.Tensor:
@@ -778,12 +890,13 @@ def masking_accuracy(model, images, heatmaps, labels, gamma: float, fill: str = 
 
 def evaluate(estimator, model, layer, images, Z, logits, target: int, positive, keypoints=None, boxes=None,
              saliency_layer=None, n_eval: int = 40, maps=None) -> dict:
-    """The Table-1 row of one fitted module on a test set: F_reg and F_cls over all images; O1, O2 and
+    """The Table-1 row of one fitted module on a test set: F_reg and F_cls over all images (and F_reg_pos on
+    the positives); O1, O2 (dead x-features count as failures, :func:`orthogonality`) and
     locality (mean over x-features with a non-zero map) over the first ``n_eval`` positives, from the
     x-features' heatmaps (computed here, or given as ``maps``). Also returns the maps used."""
     positive = _as_1d(positive, Z.shape[0], "positive", torch.bool)
     y = torch.as_tensor(logits)[:, target]
-    row = faithfulness(y, estimator.predict(Z), logits, target)
+    row = faithfulness(y, estimator.predict(Z), logits, target, positive=positive)
     idx = torch.nonzero(positive).flatten()[: check_int(n_eval, "n_eval", minimum=1)]
     if maps is None:
         maps = heatmaps(estimator, model, layer, images[idx], saliency_layer=saliency_layer)
@@ -861,7 +974,7 @@ def _explorer_class():
             self.image = ipywidgets.IntSlider(0, 0, 0, description="image")
             self.gamma = ipywidgets.FloatSlider(float(check_float(gamma, "gamma", 0.0, 100.0, low_open=True)),
                                                 min=1.0, max=100.0, step=1.0, description="γ (%)")
-            self.beta = ipywidgets.FloatLogSlider(10.0, base=10, min=-1, max=2.5, step=0.1, description="β")
+            self.beta = ipywidgets.FloatLogSlider(3.0, base=10, min=-1, max=2.5, step=0.1, description="β")
             self.q = ipywidgets.FloatLogSlider(100.0, base=10, min=0, max=3, step=0.25, description="q")
             self.train_button = ipywidgets.Button(description="Train", disabled=train is None,
                                                   tooltip="refit SRAE for this class with β and q")
@@ -1030,11 +1143,13 @@ _CLAIM_SIZES = {
 _VARIES = ("the flowers (train and test sets, data seed 1000 + seed) and the explainers' initialisation, dropout "
            "and batch order (seed); the shipped flowers-single is fixed")
 _P_COMMON = ("flowers-single's fc6 (relu6, 128 units) on standard-difficulty flowers; one-vs-all modules per class "
-             "with n = 5 x-features, encoder 128-64-32-5 (a scaled-down 800-100), Adam, batches of 50, y = the "
-             "class logit (centred, not scaled), positives balanced; SRAE β = 10, q = 100; each seed's value is "
-             "the mean over the explained classes")
+             "with n = 5 x-features, encoder 128-64-32-5 (a scaled-down 800-100), Adam lr 3e-3 (× 0.1 after 3/4 of "
+             "the epochs), batches of 50, y = the class logit (standardised), positives balanced, dead "
+             "x-features re-initialised; SRAE β = 3, q = 100; each seed's value is the mean over the explained "
+             "classes")
 _P_MAPS = ("; heatmaps: c-EB from each x-feature read at pool2, max-normalised per map, on the first n_eval test "
-           "positives of each class; x-features whose maps are all zero are left out of O1/O2/locality")
+           "positives of each class; an x-feature whose maps are all zero counts as fully correlated with the "
+           "others in O1/O2 (O2 = inf: that class left out) and is left out of locality")
 _P_FAITH = "; F_reg / F_cls on all test images (F_cls: argmax of the logits with ŷ in place of y)"
 
 
@@ -1052,6 +1167,10 @@ CLAIMS = [
               "F_reg = mean |y − ŷ| on the test images", Similar(tol=0.5, relative=True), baseline_name="NN",
               protocol=_P_COMMON + _P_FAITH + "; the tolerance leaves room for the paper's own gap (+32 %)",
               varies=_VARIES),
+    ClaimSpec("srae", "SRAE about as faithful as NN on the positives (F_reg within 50 %)",
+              "— (Table 1 reports F_reg on all test images; F_cls cannot fail on wide logits)",
+              "F_reg = mean |y − ŷ| on the test images of the explained class", Similar(tol=0.5, relative=True),
+              baseline_name="NN", protocol=_P_COMMON + _P_FAITH, varies=_VARIES),
     ClaimSpec("srae", "SRAE more orthogonal than NN (O1)", "Table 1: O1 0.614 vs 0.885",
               "O1 = ‖P‖_F − √n of the x-features' heatmaps (lower is better)", Better(higher=False),
               baseline_name="NN", protocol=_P_COMMON + _P_MAPS, varies=_VARIES),
@@ -1131,17 +1250,19 @@ def _claim_seed(model, seed: int, quick: bool) -> dict:
     ntr = s["n_train"]
     Ztr, Ltr, ytr = Z[:ntr], L[:ntr], ds.labels[:ntr]
     Zte, Lte, yte = Z[ntr:], L[ntr:], ds.labels[ntr:]
-    fit = dict(n_concepts=5, hidden=(64, 32), epochs=s["epochs"], batch_size=50, seed=seed, progress=False)
+    # lr decays once, at 3/4 of the (short) run, as the notebook says (the authors: every 40 epochs of longer runs)
+    fit = dict(n_concepts=5, hidden=(64, 32), epochs=s["epochs"], lr_step=max(1, 3 * s["epochs"] // 4),
+               batch_size=50, seed=seed, progress=False)
     per_class = []
     for c in s["classes"]:
         pos = ytr == c
-        est = {"SRAE": SRAE(beta=10.0, q=100.0, **fit), "NN": NN(**fit), "SAE": SAE(**fit), "CAE": CAE(**fit),
+        est = {"SRAE": SRAE(**fit), "NN": NN(**fit), "SAE": SAE(**fit), "CAE": CAE(**fit),
                "Lasso": Lasso(n_concepts=5)}
         r: dict = {}
         for name, e in est.items():
             e.fit(Ztr, Ltr[:, c], positive=pos)
-            f = faithfulness(Lte[:, c], e.predict(Zte), Lte, c)
-            r[name, "F_reg"], r[name, "F_cls"] = f["F_reg"], f["F_cls"]
+            f = faithfulness(Lte[:, c], e.predict(Zte), Lte, c, positive=yte == c)
+            r[name, "F_reg"], r[name, "F_cls"], r[name, "F_reg_pos"] = f["F_reg"], f["F_cls"], f["F_reg_pos"]
         idx = torch.nonzero(yte == c).flatten()[: s["n_eval"]] + ntr
         x, kp, bx = ds.images[idx], ds.keypoints[idx], ds.boxes[idx]
         maps = {name: heatmaps(est[name], model, _CLAIM_LAYER, x, saliency_layer=_CLAIM_SALIENCY)
@@ -1150,7 +1271,7 @@ def _claim_seed(model, seed: int, quick: bool) -> dict:
         for name, h in maps.items():
             o = orthogonality(h)
             r[name, "O1"], r[name, "O2"], r[name, "live"] = o["O1"], o["O2"], o["n_used"]
-            r[name, "corr"] = _mean_abs_offdiag(o.get("P"))
+            r[name, "corr"] = _mean_abs_offdiag(o.get("P_live"))
             r[name, "locality"] = _finite_mean(locality(h, kp, bx))
             r[name, "center"], r[name, "context"] = _part_shares(h, kp, bx)
         r["Lasso", "dims"] = len(est["Lasso"].selected_)
@@ -1205,8 +1326,8 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
     def orth_note(kind, base):
         sing = sum(r["O2_singular"][base] + r["O2_singular"]["SRAE"] for r in rows)
         return (f"mean |correlation| between two live x-features' heatmaps: SRAE {m(('SRAE', 'corr')):.3f} vs {base} "
-                f"{m((base, 'corr')):.3f}; live x-features (of 5; dead ones leave O1/O2, so one live x-feature "
-                f"gives O1 = O2 = 0): SRAE {m(('SRAE', 'live')):.1f} vs {base} {m((base, 'live')):.1f}; "
+                f"{m((base, 'corr')):.3f}; live x-features (of 5; a dead one counts as fully correlated, so "
+                f"O2 = inf): SRAE {m(('SRAE', 'live')):.1f} vs {base} {m((base, 'live')):.1f}; "
                 + (f"{sing} class×seed runs with a singular P left out of O2; " if kind == "O2" and sing else "")
                 + "means over seeds")
 
@@ -1218,7 +1339,8 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
                 f"stem, leaves): SRAE {rest['SRAE']:.0%} vs {base} {rest[base]:.0%} (means over seeds)")
 
     def faith_note():
-        return (f"F_reg SRAE {m(('SRAE', 'F_reg')):.3f} vs NN {m(('NN', 'F_reg')):.3f}; F_cls NN "
+        return (f"F_reg SRAE {m(('SRAE', 'F_reg')):.3f} vs NN {m(('NN', 'F_reg')):.3f}; on the positives SRAE "
+                f"{m(('SRAE', 'F_reg_pos')):.3f} vs NN {m(('NN', 'F_reg_pos')):.3f}; F_cls NN "
                 f"{m(('NN', 'F_cls')):.4f}; sd of the explained logit on the test images {m('y_sd'):.2f} "
                 f"(means over seeds)")
 
@@ -1233,6 +1355,10 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
          lambda: (f"F_reg SRAE / NN = {m(('SRAE', 'F_reg')) / max(m(('NN', 'F_reg')), 1e-12):.2f}×; SRAE also "
                   f"reconstructs {m(('SRAE', 'reconstructed')):.1f} of the 128 dimensions of Z (Q_k ≤ 0.5) through "
                   f"its 5 x-features; sd of the explained logit {m('y_sd'):.2f} (means over seeds)")),
+        ((v(("SRAE", "F_reg_pos")), v(("NN", "F_reg_pos"))),
+         lambda: (f"F_reg on the positives SRAE {m(('SRAE', 'F_reg_pos')):.3f} vs NN {m(('NN', 'F_reg_pos')):.3f}; "
+                  f"on all test images SRAE {m(('SRAE', 'F_reg')):.3f} vs NN {m(('NN', 'F_reg')):.3f} (means over "
+                  f"seeds)")),
         ((v(("SRAE", "O1")), v(("NN", "O1"))), lambda: orth_note("O1", "NN")),
         ((v(("SRAE", "O1")), v(("SAE", "O1"))), lambda: orth_note("O1", "SAE")),
         ((v(("SRAE", "O2")), v(("NN", "O2"))), lambda: orth_note("O2", "NN")),
@@ -1267,7 +1393,8 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
                              protocol=spec.protocol + sizes, varies=spec.varies))
             continue
         c = spec.judge(values, baseline=baseline, seeds=seeds, protocol=spec.protocol + sizes)
-        if c.verdict != "holds" or "masking" in spec.name:  # masks: the kept area qualifies any verdict
+        # masks: the kept area qualifies any verdict; F_cls: F_reg on the positives beside it (F_cls can't fail)
+        if c.verdict != "holds" or "masking" in spec.name or "F_cls" in spec.name:
             c.note = note()
         out.append(c)
     return out
