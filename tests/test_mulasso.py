@@ -653,7 +653,8 @@ def test_explorer_background_grid_does_not_block(flower_model, flower_fit):
     assert ex.wait_grid(timeout=120, mu=3.5) and 3.5 in ex.fits
     assert ex.wait_grid(timeout=120)
     n = ex.n_solves
-    assert n <= len(ex.mu_grid)  # no grid point solved twice... at most the one raced by the move
+    # no grid point solved twice, except the one the move may have raced the background thread for
+    assert n <= len(ex.mu_grid) + 1
     ex.mu.value = 4.5
     assert ex.n_solves == n
     ex.close()
