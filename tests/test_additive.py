@@ -144,16 +144,6 @@ def test_claims_one_per_spec_in_order(monkeypatch):
         assert c.verdict == "holds" or c.note  # a claim that fails says why
 
 
-def test_claims_bad_arguments():
-    with pytest.raises(ValueError, match="seeds: empty"):
-        A.claims(seeds=())
-    with pytest.raises(ValueError, match="duplicate seeds"):
-        A.claims(seeds=(0, 0))
-    with pytest.raises(TypeError, match="quick: expected True or False"):
-        A.claims(seeds=(0,), quick="yes")
-    with pytest.raises(TypeError, match="seeds"):
-        A.claims(seeds=(0.5,))
-
 
 def test_row_spearman_and_top_share_on_hand_made_rows():
     import numpy as np

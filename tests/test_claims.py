@@ -207,3 +207,17 @@ def test_over_seeds_restores_threads_also_on_error():
     with pytest.raises(RuntimeError):
         C.over_seeds(boom, (0,), "t", progress=False)
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("paper", list(C.PAPERS))
+def test_every_papers_claims_validate_seeds_and_quick_before_running(paper):
+    """Each module's claims() refuses bad seeds / quick at once (before loading a model or data)."""
+    import importlib
+
+    fn = importlib.import_module(C.PAPERS[paper][0]).claims
+    for seeds, err, match in [((), ValueError, "seeds: empty"), ((1, 1), ValueError, "duplicate"),
+                              ((0.5,), TypeError, "seeds"), ("012", TypeError, "seeds")]:
+        with pytest.raises(err, match=match):
+            fn(seeds=seeds)
+    with pytest.raises(TypeError, match="quick"):
+        fn(seeds=(0,), quick="yes")

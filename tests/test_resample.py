@@ -354,16 +354,6 @@ def test_claims_shape_and_verdicts(small_claims):
     assert all(0.0 <= v <= 1.0 for v in loc.values + loc.baseline)
 
 
-def test_claims_argument_checks():
-    with pytest.raises(ValueError, match="seeds"):
-        R.claims(seeds=())
-    with pytest.raises(ValueError, match="duplicate"):
-        R.claims(seeds=(1, 1))
-    with pytest.raises(TypeError, match="quick"):
-        R.claims(quick="yes")
-    with pytest.raises(TypeError, match="seeds"):
-        R.claims(seeds=3)
-
 
 def test_chance_jaccard_matches_enumeration():
     from itertools import combinations

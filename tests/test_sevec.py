@@ -270,16 +270,6 @@ def test_claims_one_per_spec_in_order(monkeypatch):
     assert by[sevec.CLAIMS[1].name].values == by[sevec.CLAIMS[2].name].values  # the same SeVec-mask edit
 
 
-def test_claims_refuse_bad_seeds_and_quick():
-    with pytest.raises(ValueError):
-        sevec.claims(seeds=())
-    with pytest.raises(ValueError):
-        sevec.claims(seeds=(0, 0))
-    with pytest.raises(TypeError):
-        sevec.claims(seeds=(0,), quick="yes")
-    with pytest.raises(TypeError):
-        sevec.claims(seeds="012")
-
 
 def test_fisher_interval_closed_form():
     # n = 28: se = 1/5, so the interval is tanh(atanh(r) ± 1.96/5)

@@ -432,16 +432,6 @@ def test_claims_return_one_judged_claim_per_spec(monkeypatch):
     assert out[-2].baseline == out[-1].baseline  # both masking claims against the same EB masks
 
 
-def test_claims_validate_their_arguments():
-    with pytest.raises(ValueError, match="seeds: empty"):
-        srae.claims(seeds=())
-    with pytest.raises(ValueError, match="duplicate"):
-        srae.claims(seeds=(1, 1))
-    with pytest.raises(TypeError, match="quick"):
-        srae.claims(seeds=(0,), quick="yes")
-    with pytest.raises(TypeError, match="seeds"):
-        srae.claims(seeds=(0.5,))
-
 
 def test_claims_with_an_undefined_value_are_inconclusive_not_an_error(monkeypatch):
     from collections import defaultdict
