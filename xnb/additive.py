@@ -925,21 +925,13 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
     Per seed: fresh standard-difficulty flowers (fit and test sets) and a fresh explainer
     initialisation / batch order; the shipped ``flowers-attributes`` and ``flowers-single`` are fixed.
     ``quick``: fewer images and epochs (the notebook's setting)."""
-    from tqdm.auto import tqdm
-
-    from .claims import check_quick, check_seeds
     from . import models as _models
+    from .claims import check_quick, check_seeds, over_seeds
 
     seeds = check_seeds(seeds)
     quick = check_quick(quick)
     attr_model, cls_model = _models.load("flowers-attributes"), _models.load("flowers-single")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions and batches: threads only wait on each other here
-    try:
-        rows = [_measure(s, quick, attr_model, cls_model)
-                for s in tqdm(seeds, desc="additive claims", disable=not progress)]
-    finally:
-        torch.set_num_threads(threads)
+    rows = over_seeds(lambda s: _measure(s, quick, attr_model, cls_model), seeds, "additive claims", progress)
     W, C, R = [r["warm"] for r in rows], [r["case1"] for r in rows], [r["red"] for r in rows]
     W2 = [r["warm2"] for r in rows]
     sizes = _sizes_text(quick)

@@ -144,33 +144,34 @@ class Better(Rule):
 
 
 @dataclass(frozen=True)
-class AtLeast(Rule):
-    """Ours at least ``bound`` (absolute claim, no baseline)."""
+class _Bound(Rule):
+    """An absolute claim (no baseline): ours on the ``_sign`` side of ``bound``."""
 
     bound: float = 0.0
     min_wins: float = 2 / 3
+    _sign = 1.0
 
     def differences(self, values, baseline):
-        return values - self.bound
+        return self._sign * (values - self.bound)
 
     def describe(self) -> str:
-        return (f"ours > {_num(self.bound)} on average and in ≥ {_wins_text(self.min_wins)}; "
+        op = ">" if self._sign > 0 else "<"
+        return (f"ours {op} {_num(self.bound)} on average and in ≥ {_wins_text(self.min_wins)}; "
                 f"inconclusive when the sd over seeds is ≥ |mean − {_num(self.bound)}|")
 
 
 @dataclass(frozen=True)
-class AtMost(Rule):
+class AtLeast(_Bound):
+    """Ours at least ``bound`` (absolute claim, no baseline)."""
+
+    _sign = 1.0
+
+
+@dataclass(frozen=True)
+class AtMost(_Bound):
     """Ours at most ``bound`` (absolute claim, no baseline)."""
 
-    bound: float = 0.0
-    min_wins: float = 2 / 3
-
-    def differences(self, values, baseline):
-        return self.bound - values
-
-    def describe(self) -> str:
-        return (f"ours < {_num(self.bound)} on average and in ≥ {_wins_text(self.min_wins)}; "
-                f"inconclusive when the sd over seeds is ≥ |mean − {_num(self.bound)}|")
+    _sign = -1.0
 
 
 @dataclass(frozen=True)

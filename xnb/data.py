@@ -735,10 +735,10 @@ def _draw_distractors(canvas: np.ndarray, c: dict, sl: slice, rng: np.random.Gen
             cy = np.where(side == 0, -out, np.where(side == 1, H - 1 + out, along * H))
             cx = np.where(side == 2, -out, np.where(side == 3, W - 1 + out, along * W))
             g["cy"], g["cx"] = cy, cx
-            cols4 = np.stack([color[flower],
-                              _jittered(rng, _cidx(PETAL_COLORS)[rng.integers(0, len(PETAL_COLORS), len(flower))][:, None])[:, 0],
-                              _jittered(rng, _cidx(GREEN_COLORS)[rng.integers(0, len(GREEN_COLORS), len(flower))][:, None])[:, 0],
-                              _jittered(rng, _cidx(GREEN_COLORS)[rng.integers(0, len(GREEN_COLORS), len(flower))][:, None])[:, 0]], 1)
+            def pick(palette):  # one jittered colour of the palette per distractor flower
+                return _jittered(rng, _cidx(palette)[rng.integers(0, len(palette), len(flower))][:, None])[:, 0]
+
+            cols4 = np.stack([color[flower], pick(PETAL_COLORS), pick(GREEN_COLORS), pick(GREEN_COLORS)], 1)
             sub = np.ascontiguousarray(canvas[flower])
             _render_flowers(sub, g, cols4)
             canvas[flower] = sub
@@ -883,6 +883,7 @@ def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0,
     images = np.empty((n, 3, size, size), np.float32)
     part_masks = np.empty((n, 5, size, size), bool)
     keypoints = np.empty((n, 5, 2), np.float32)
+    flower_masks = np.empty((n, size, size), bool)   # the whole flower (occluded pixels included)
     occluder_masks = np.zeros((n, size, size), bool)
     visible = np.ones(n, np.float32)
     for sl in _chunks(n, size, size):
@@ -899,17 +900,14 @@ def flowers(n: int, variant: str = "single", size: int = 64, seed: int = 0,
             occluder_masks[sl] = occ
             full = np.maximum(target.sum((1, 2)), 1)
             visible[sl] = (target & ~occ).sum((1, 2)) / full
-            flower_masks_sl = pm.any(1)
+            flower_masks[sl] = pm.any(1)
             pm &= ~occ[:, None]
             _photometric(canvas, clutter, sl, rng2)
         else:
             canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(0.02)
             np.clip(canvas, 0.0, 1.0, out=canvas)
-            flower_masks_sl = pm.any(1)
+            flower_masks[sl] = pm.any(1)
         images[sl], part_masks[sl], keypoints[sl] = canvas, pm, kp
-        if sl.start == 0:
-            flower_masks = np.empty((n, size, size), bool)
-        flower_masks[sl] = flower_masks_sl
 
     leaf_mask = part_masks[:, 3] | part_masks[:, 4]
     masks = np.where(leaf_cls[:, None, None], leaf_mask, part_masks[:, 0])

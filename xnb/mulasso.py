@@ -1581,10 +1581,8 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True, sizes: d
 
     ``progress`` shows a bar over the seeds; ``sizes`` overrides entries of ``CLAIM_SIZES[quick]`` (for
     tests: the protocol text then no longer describes the run)."""
-    from tqdm.auto import tqdm
-
     from . import data, models
-    from .claims import check_quick, check_seeds
+    from .claims import check_quick, check_seeds, over_seeds
 
     seeds = check_seeds(seeds)
     quick = check_quick(quick)
@@ -1600,10 +1598,7 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True, sizes: d
     nets = {"single": models.load("flowers-single"), "double": models.load("flowers-double"),
             "digits": models.load("digits"), "digits_train": data.digits("train", seed=0),
             "digits_test": data.digits("test", seed=0)}
-    runs = []
-    with _single_thread(True):  # small batches on a shared CPU: threads only wait for each other
-        for s in tqdm(seeds, desc="µ-Lasso claims", disable=not progress, leave=True):
-            runs.append(_claims_seed(s, sz, nets))
+    runs = over_seeds(lambda s: _claims_seed(s, sz, nets), seeds, "µ-Lasso claims", progress)
 
     def col(*path):
         vals = []

@@ -1302,20 +1302,13 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
     same positives; a seed's value is the mean over the classes. ``quick``: fewer images, epochs and
     classes (the notebook's setting). ``progress``: a tqdm bar over the seeds.
     """
-    from tqdm.auto import tqdm
-
     from . import models as _models
-    from .claims import check_quick, check_seeds
+    from .claims import check_quick, check_seeds, over_seeds
 
     seeds = check_seeds(seeds)
     quick = check_quick(quick)
     model = _models.load(_CLAIM_MODEL)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions and matrices: threads only wait on each other here
-    try:
-        rows = [_claim_seed(model, s, quick) for s in tqdm(seeds, desc="srae claims", disable=not progress)]
-    finally:
-        torch.set_num_threads(threads)
+    rows = over_seeds(lambda s: _claim_seed(model, s, quick), seeds, "srae claims", progress)
 
     def v(key):
         return [r[key] for r in rows]
