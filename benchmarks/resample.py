@@ -8,7 +8,9 @@
     batched pass: the ">= 5x faster batched" target is for a GPU only (printed with --device cuda); on a
     CPU the small model's forward is compute-bound (measured ceiling ~1.3x), so the ratio is printed
     without a target;
-(c) for reference: the patches (batched deconvnet) of every unit of each conv layer.
+(c) for reference: the patches (batched deconvnet) of every unit of each conv layer, in one pass and
+    chunked (``batch_size`` = 8 units per deconvnet pass: memory bounded by 8 image copies, whatever the
+    number of units; same boxes — checked).
 
     python benchmarks/resample.py [--reps 20] [--threads 2] [--device cpu]
 """
@@ -85,6 +87,9 @@ def main(argv=None):
     t_fb = timed(forwards_only_batched, args.reps)
     t_fs = timed(forwards_only_separate, max(3, args.reps // 4))
     t_patch = {l: timed(lambda l=l: R.patches(model, x, l), max(3, args.reps // 4)) for l in convs}
+    t_chunk = {l: timed(lambda l=l: R.patches(model, x, l, batch_size=8), max(3, args.reps // 4)) for l in convs}
+    same_boxes = all(np.array_equal(R.patches(model, x, l).boxes, R.patches(model, x, l, batch_size=8).boxes)
+                     for l in convs)
 
     med = lambda t: 1000 * float(np.median(t))
     p95 = lambda t: 1000 * float(np.percentile(t, 95))
@@ -111,6 +116,9 @@ def main(argv=None):
         n_units = dict((i.name, i) for i in xnb.layers(model))[l].output_shape[0]
         print(f"{'(c) patches of all ' + str(n_units) + ' units of ' + l + ' (batched deconvnet)':62s} "
               f"{med(t):10.1f} {p95(t):8.1f}")
+        t8 = t_chunk[l]
+        print(f"{'    same, batch_size=8 (8 units per deconvnet pass)':62s} {med(t8):10.1f} {p95(t8):8.1f}")
+    print(f"{'    chunked vs one pass: same boxes':62s} {str(same_boxes):>10s}")
 
 
 if __name__ == "__main__":

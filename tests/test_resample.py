@@ -72,9 +72,26 @@ def oracle(net, x, layer, n, sigma, seed, target, threshold):
             prec[c] = -np.inf
         else:
             prec[c] = np.mean(inv) if inv else np.inf
-    w = dict(net.named_modules())[layer].weight.detach().double().numpy().reshape(C, -1)
+    w = outgoing_weights_brute_force(net, layer)
     return {"correlation": corr, "precision": prec, "activation_sum": zc.sum(1),
-            "activation_variance": zc.var(1), "weight_sum": w.sum(1), "weight_variance": w.var(1)}
+            "activation_variance": zc.var(1), "weight_sum": np.array([v.sum() for v in w]),
+            "weight_variance": np.array([v.var() for v in w])}
+
+
+def outgoing_weights_brute_force(net, layer):
+    """The paper's w^{l+1} of every unit of tiny_net's conv1 / conv2, without index arithmetic: conv1 →
+    every conv2 weight that multiplies input channel c (loops over the kernel); conv2 → the Jacobian of
+    the linear fc(flatten(z)) with respect to z, restricted to channel c (equal to the weights it uses)."""
+    if layer == "conv1":
+        W = net.conv2.weight.detach().double()
+        return [np.array([float(W[o, c, i, j]) for o in range(W.shape[0]) for i in range(W.shape[2])
+                          for j in range(W.shape[3])]) for c in range(W.shape[1])]
+    fc = net.fc.double()
+    try:
+        J = torch.autograd.functional.jacobian(lambda z: fc(z.reshape(1, -1))[0], torch.zeros(5, 4, 4).double())
+    finally:
+        net.fc.float()
+    return [J[:, c].detach().numpy().ravel() for c in range(5)]
 
 
 @pytest.mark.parametrize("layer", ["conv1", "conv2"])
@@ -91,6 +108,37 @@ def test_metrics_match_numpy_scipy(layer):
         np.testing.assert_array_equal(np.isfinite(g), fin, err_msg=metric)
         np.testing.assert_array_equal(g[~fin], ref[~fin], err_msg=metric)
         np.testing.assert_allclose(g[fin], ref[fin], rtol=2e-5, atol=1e-9, err_msg=metric)
+
+
+def test_weight_metrics_outgoing_and_incoming():
+    """Paper (default): the next layer's weights on the unit; authors' code: the unit's own filter."""
+    net, x = tiny_net(), image()
+    for layer in ("conv1", "conv2", "relu1"):  # relu1 feeds conv2 as conv1 does: same outgoing weights
+        res = R.resample(net, x, [layer], n=4)
+        ref = outgoing_weights_brute_force(net, "conv1" if layer == "relu1" else layer)
+        np.testing.assert_allclose(res.importance(layer, "weight_sum").numpy(), [v.sum() for v in ref], rtol=1e-6)
+        np.testing.assert_allclose(res.importance(layer, "weight_variance").numpy(), [v.var() for v in ref],
+                                   rtol=1e-6)
+    inc = R.resample(net, x, ["conv1", "conv2"], n=4, weights="incoming")
+    for layer in ("conv1", "conv2"):
+        w = dict(net.named_modules())[layer].weight.detach().double().numpy()
+        w = w.reshape(w.shape[0], -1)
+        np.testing.assert_allclose(inc.importance(layer, "weight_sum").numpy(), w.sum(1), rtol=1e-6)
+        np.testing.assert_allclose(inc.importance(layer, "weight_variance").numpy(), w.var(1), rtol=1e-6)
+    # conv2's unit 4 has zero incoming weights, but its outgoing (fc) weights are not zero
+    assert inc.importance("conv2", "weight_sum")[4] == 0.0
+    assert R.resample(net, x, ["conv2"], n=4).importance("conv2", "weight_variance")[4] > 0
+    # the last layer has no outgoing weights; a ReLU has no incoming ones: clear errors
+    with pytest.raises(ValueError, match="outgoing.*no conv or linear layer runs after"):
+        R.neuron_importance(net, x, "fc", "weight_sum", n=4)
+    with pytest.raises(ValueError, match="weights"):
+        R.neuron_importance(net, x, "relu1", "weight_sum", n=4, weights="incoming")
+    with pytest.raises(ValueError, match="weights.*outgoing"):
+        R.resample(net, x, ["conv1"], n=4, weights="both")
+    # a grouped next conv does not take the channels one to one: no outgoing weights, said so
+    g = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3, groups=2)).eval()
+    with pytest.raises(ValueError, match="groups=2"):
+        R.neuron_importance(g, x, "0", "weight_sum", n=4)
 
 
 def test_zero_variance_cases_are_explicit():
@@ -239,9 +287,11 @@ def test_bad_input():
     with pytest.raises(ValueError, match="unknown layer 'conv9'.*conv1"):
         R.neuron_importance(net, x, "conv9", "correlation")
     with pytest.raises(ValueError, match="weights"):
-        R.neuron_importance(net, x, "relu1", "weight_sum")
+        R.neuron_importance(net, x, "relu1", "weight_sum", weights="incoming")
     with pytest.raises(ValueError, match="weights"):
-        R.neuron_importance_all(net, x, ["relu1"], ["weight_variance"])
+        R.neuron_importance_all(net, x, ["relu1"], ["weight_variance"], weights="incoming")
+    with pytest.raises(ValueError, match="weights"):
+        R.neuron_importance_all(net, x, ["fc"], ["weight_variance"])  # nothing runs after fc
     with pytest.raises(ValueError, match="one image"):
         R.neuron_importance(net, torch.rand(2, 3, 8, 8), "conv1", "correlation")
     with pytest.raises(ValueError, match="NaN"):
@@ -257,14 +307,16 @@ def test_bad_input():
     with pytest.raises(ValueError, match="units"):
         R.patches(net, x, "conv1", [9])
     # a relu layer works for the activation metrics (all metrics but the weight ones)
-    out = R.neuron_importance_all(net, x, ["relu1"], n=4)
+    out = R.neuron_importance_all(net, x, ["relu1"], n=4, weights="incoming")
     assert set(out["relu1"]) == set(R.METRICS) - {"weight_sum", "weight_variance"}
+    assert set(R.neuron_importance_all(net, x, ["relu1"], n=4)["relu1"]) == set(R.METRICS)  # outgoing: conv2's
 
 
 def test_evaluation_pipeline_small():
     model = xnb.models.load("flowers-single")
     ds = xnb.data.flowers(3, seed=2)
-    ev = R.evaluate_patches(model, ds.images, ["conv4", "pool4"], k_max=6, n=8, progress=False)
+    ev = R.evaluate_patches(model, ds.images, ["conv4", "pool4"], k_max=6, n=8, progress=False,
+                            weights="incoming")
     loc = ev.localization(ds.flower_masks, k=3, empty="skip")
     assert set(loc) == set(R.METRICS) | {"random"}  # pool4 has no weights: its weight selections are empty
     for frac, tot in loc.values():
@@ -352,6 +404,13 @@ def test_claims_shape_and_verdicts(small_claims):
         assert np.all(np.isfinite(c.values)) and c.note
     loc = out[0]
     assert all(0.0 <= v <= 1.0 for v in loc.values + loc.baseline)
+    # like for like: the note reports one patch count shared by every metric (images × layers × k)
+    assert "90 patch slots per seed for every metric (6 images × 3 layers × 5)" in out[0].note
+    assert "360 patch slots per seed for every metric" in out[1].note
+    assert "test patch slots per seed for every metric" in out[3].note and "Spearman" in out[5].note
+    assert "cropped" in out[3].metric and "layer_max" in out[0].protocol and "empty='miss'" in out[0].protocol
+    with pytest.raises(ValueError, match="secondary.*crop"):
+        R.claims(seeds=(0,), quick=True, progress=False, secondary="blur")
 
 
 
@@ -398,3 +457,122 @@ def test_localization_counts_empty_patches_as_misses():
     assert skip == {"a": (2 / 3, 3), "b": (3 / 4, 4)}          # xnb 0.1: a looked better on fewer patches
     with pytest.raises(ValueError, match="empty"):
         ev.localization(masks, k=2, empty="drop")
+    # the counts behind it: 4 slots each; a's silent unit holds no patch
+    assert ev.counts(2) == {"a": {"slots": 4, "selected": 4, "silent": 1},
+                            "b": {"slots": 4, "selected": 4, "silent": 0}}
+    # a threshold that kept one unit only (b drops its missing unit 1 on image 0): the empty slot is still
+    # scored, as a miss — skipping it would have lifted b to 3/3
+    ev.selections[0]["b"]["L"] = [0]
+    assert ev.localization(masks, k=2)["b"] == (3 / 4, 4)
+    assert ev.localization(masks, k=2, empty="skip")["b"] == (3 / 3, 3)
+    assert ev.counts(2)["b"] == {"slots": 4, "selected": 3, "silent": 0}
+
+
+def test_patch_images_crop_resize_and_empty_slots():
+    """The paper's secondary-classifier input: one crop per slot, resized; empty slots are zero and flagged."""
+    img = torch.zeros(2, 3, 8, 8)
+    img[0, 0, 0:2, 0:4] = 1.0                       # image 0: a red 2x4 block
+    img[1, 2] = torch.arange(64.).reshape(8, 8) / 64
+    ev = R.PatchEvaluation(
+        layers=["L", "M"], metrics=["a"], k_max=2,
+        boxes=[{"L": {0: ((0, 0, 2, 4), False), 1: ((0, 0, 0, 0), True)}, "M": {3: ((0, 0, 8, 8), False)}},
+               {"L": {0: ((2, 2, 6, 6), False), 1: ((0, 0, 8, 8), False)}, "M": {3: ((4, 4, 8, 8), False)}}],
+        selections=[{"a": {"L": [0, 1], "M": [3]}}, {"a": {"L": [0, 1], "M": [3]}}])
+    crops, idx, empty = R.patch_images(ev, img, "a", k=2, size=4)
+    assert crops.shape == (8, 3, 4, 4) and idx.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    # slots: image 0 L#0, L#1 (silent), M#0, M#1 (M kept one unit only); image 1 likewise with no silent unit
+    assert empty.tolist() == [False, True, False, True, False, False, False, True]
+    assert torch.allclose(crops[0, 0], torch.ones(4, 4)) and crops[0, 1:].abs().max() == 0  # all-red block
+    assert (crops[[1, 3, 7]] == 0).all()
+    # an 8x8 linear ramp resized to 4x4: away from the border the symmetric antialiasing filter gives the
+    # ramp's value at the output pixel's centre, the mean of its 2x2 block
+    want = nn.functional.avg_pool2d(img[1:2], 2)[0]
+    torch.testing.assert_close(crops[5][:, 1:3, 1:3], want[:, 1:3, 1:3], rtol=0, atol=1e-6)
+    assert crops[5][2].min() >= img[1, 2].min() and crops[5][2].max() <= img[1, 2].max()
+    # a 4x4 box at size 4 is the crop itself
+    torch.testing.assert_close(crops[4], img[1, :, 2:6, 2:6], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="images"):
+        R.patch_images(ev, img[:1], "a")
+    with pytest.raises(ValueError, match="metric"):
+        R.patch_images(ev, img, "b")
+    with pytest.raises(ValueError, match="layers"):
+        R.patch_images(ev, img, "a", layers=["N"])
+
+
+def test_secondary_accuracy_counts_empty_test_rows_as_errors():
+    # a trivially separable task (class = which channel is lit); the classifier learns it
+    x = torch.zeros(24, 3, 8, 8)
+    y = torch.arange(24) % 3
+    x[torch.arange(24), y] = 1.0
+    acc = R.secondary_accuracy(x[:18], y[:18], x[18:], y[18:], n_classes=3, width=4, epochs=30, lr=1e-2,
+                               batch_size=6)
+    assert acc == 1.0
+    empty = torch.tensor([True, False, False, True, False, False])
+    acc_e = R.secondary_accuracy(x[:18], y[:18], x[18:], y[18:], n_classes=3, width=4, epochs=30, lr=1e-2,
+                                 batch_size=6, test_empty=empty)
+    assert acc_e == pytest.approx(4 / 6)            # the same predictions, two rows held nothing
+    with pytest.raises(ValueError, match="test_empty"):
+        R.secondary_accuracy(x[:18], y[:18], x[18:], y[18:], epochs=1, test_empty=empty[:3])
+    with pytest.raises(ValueError, match="labels"):
+        R.secondary_accuracy(x[:18], y[:17], x[18:], y[18:], epochs=1)
+
+
+def test_rank_correlation_against_scipy_and_closed_forms():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.normal(size=12), rng.normal(size=12)
+        b[:3] = b[3]  # ties
+        assert R.rank_correlation(a, b) == pytest.approx(scipy.stats.spearmanr(a, b)[0], abs=1e-12)
+    a = rng.normal(size=9)
+    assert R.rank_correlation(a, np.exp(a)) == pytest.approx(1.0)      # any increasing map
+    assert R.rank_correlation(a, -a ** 3) == pytest.approx(-1.0)
+    # -inf (discarded by precision) ranks at the bottom, tied: same as a very low finite score
+    p = np.array([3.0, -np.inf, 1.0, -np.inf, 2.0])
+    assert R.rank_correlation(np.arange(5.0), p) == pytest.approx(
+        scipy.stats.spearmanr(np.arange(5.0), [3.0, -9, 1.0, -9, 2.0])[0])
+    assert np.isnan(R.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))  # no ranking
+    with pytest.raises(ValueError, match="shapes"):
+        R.rank_correlation([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="NaN"):
+        R.rank_correlation([1.0, np.nan], [1.0, 2.0])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_patches_chunked_equals_unchunked():
+    """batch_size bounds the deconvnet pass (units back-projected per pass); the output does not change."""
+    model = xnb.models.load("flowers-single")
+    x = xnb.data.flowers(1, seed=5).images
+    whole = R.patches(model, x, "conv2", batch_size=64)
+    assert len(whole.units) == 32
+    for bs in (1, 5, 31):
+        part = R.patches(model, x, "conv2", batch_size=bs)
+        np.testing.assert_array_equal(part.units, whole.units)
+        np.testing.assert_array_equal(part.boxes, whole.boxes)
+        np.testing.assert_array_equal(part.empty, whole.empty)
+        torch.testing.assert_close(part.heatmaps, whole.heatmaps, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="batch_size"):
+        R.patches(model, x, "conv2", batch_size=0)
+
+
+def test_jaccard_during_training_reports_rank_correlation():
+    """Fig. 3 helper: the per-epoch Spearman ρ is the one rank_correlation gives on the final network."""
+    from types import SimpleNamespace
+
+    net = tiny_net()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(12, 3, 8, 8, generator=g)
+    y = torch.arange(12) % 3
+    train, test = SimpleNamespace(images=x[:8], labels=y[:8]), SimpleNamespace(images=x[8:], labels=y[8:])
+    hist = R.jaccard_during_training(net, train, test, epochs=2, probe=x[8:10], layers=["conv1", "conv2"], n=6,
+                                     batch_size=4, seed=3, progress=False, threshold_scale="layer_max")
+    assert hist["epoch"] == [0, 1, 2] and len(hist["rank_correlation"]) == 3
+    for l in ("conv1", "conv2"):
+        want = []
+        for i in range(2):
+            res = R.resample(net, x[8 + i:9 + i], ["conv1", "conv2"], n=6, seed=3 + i)
+            r = R.rank_correlation(res.importance(l, "correlation"), res.importance(l, "precision", 0.1))
+            if np.isfinite(r):
+                want.append(r)
+        got = hist["rank_correlation_per_layer"][-1][l]
+        assert (np.isnan(got) and not want) or got == pytest.approx(np.mean(want), abs=1e-9)
+        assert all(-1 <= d[l] <= 1 for d in hist["rank_correlation_per_layer"] if np.isfinite(d[l]))

@@ -7,10 +7,13 @@ Networks via Input Resampling" (ICML WHI 2017). Given a trained network and one 
    1 + N(0, σ) (§4.1; n = 50, σ = 0.1 in the paper);
 2. :func:`neuron_importance` scores every unit (channel) of a layer from one batched forward pass over
    the copies — *activation-output correlation* (eq. 2) and *activation precision* (eq. 3) — or, on
-   the clean image only, with the four APPLE baselines (activation / weight matrix sum / variance);
+   the clean image only, with the four APPLE baselines (activation / weight matrix sum / variance; the
+   weight metrics read the paper's outgoing weights w^{l+1} by default, the authors' incoming filter with
+   ``resample(weights="incoming")``);
 3. :func:`top_neurons` keeps the N best units per layer; :func:`patches` back-projects each to the
-   input with the deconvnet (from the unit's maximum location) and boxes the non-zero pixels;
-4. :func:`jaccard` compares two selections (§5.2).
+   input with the deconvnet (from the unit's maximum location) and boxes the non-zero pixels, in chunks
+   of ``batch_size`` units per pass;
+4. :func:`jaccard` compares two selections (§5.2), :func:`rank_correlation` two full rankings.
 
 Where the authors' release departs from the paper xnb follows the paper and offers the code's variant:
 ``perturb(schedule="growing")`` (copy i multiplied by 1 + i·N(0, σ)), ``jaccard(definition="sum")``
@@ -19,8 +22,9 @@ factors; xnb uses the variance they stand for (the population variance, as the a
 with ``np.var``).
 
 Evaluation helpers (§5): :func:`evaluate_patches` (patch localization against the flowers' ground
-truth, Table 1), :func:`masked_images` + :func:`secondary_accuracy` (§5.1) and
-:func:`jaccard_during_training` (Fig. 3). :class:`ResamplingExplorer` is the live widget.
+truth, Table 1, like for like: k slots per layer for every metric, empty patches as misses),
+:func:`patch_images` (the paper's cropped patches) or :func:`masked_images` (a variant) +
+:func:`secondary_accuracy` (§5.1) and :func:`jaccard_during_training` (Fig. 3). :class:`ResamplingExplorer` is the live widget.
 :data:`CLAIMS` and :func:`claims` re-measure the paper's claims over seeds (see :mod:`xnb.claims`).
 """
 from __future__ import annotations
@@ -43,8 +47,8 @@ from .widgets.base import LRUCache, Panel, Timer
 __all__ = [
     "METRICS", "RESAMPLING_METRICS", "APPLE_METRICS", "perturb", "noise_levels", "ResampledActivations",
     "resample", "neuron_importance", "neuron_importance_all", "top_neurons", "jaccard", "Patches",
-    "patches", "PatchEvaluation", "evaluate_patches", "masked_images", "secondary_classifier",
-    "secondary_accuracy", "jaccard_during_training", "ResamplingExplorer", "depth_colors", "DEPTH_COLORS",
+    "patches", "PatchEvaluation", "evaluate_patches", "masked_images", "patch_images", "secondary_classifier",
+    "secondary_accuracy", "rank_correlation", "jaccard_during_training", "ResamplingExplorer", "depth_colors", "DEPTH_COLORS",
     "EXERCISES", "CLAIMS", "claims",
 ]
 
@@ -56,14 +60,16 @@ METRICS: dict[str, str] = {
                  "units with mean activation below λ discarded",
     "activation_sum": "APPLE: sum of the unit's activation map on the clean image",
     "activation_variance": "APPLE: variance of the unit's activation map on the clean image",
-    "weight_sum": "APPLE: sum of the unit's filter weights",
-    "weight_variance": "APPLE: variance of the unit's filter weights",
+    "weight_sum": "APPLE: sum of the unit's weights — by default its outgoing weights w^{l+1} (the paper's "
+                  "formula, §3); resample(weights='incoming'): its own filter (the authors' code)",
+    "weight_variance": "APPLE: variance of the unit's weights (outgoing by default, as weight_sum)",
 }
 RESAMPLING_METRICS = ("correlation", "precision")
 APPLE_METRICS = ("activation_sum", "activation_variance", "weight_sum", "weight_variance")
 _WEIGHT_METRICS = ("weight_sum", "weight_variance")
 
 _SCHEDULES = ("constant", "growing")
+_WEIGHT_SOURCES = ("outgoing", "incoming")
 
 
 # --------------------------------------------------------------------------- §4.1 perturbation
@@ -129,7 +135,8 @@ class _LayerStats:
     var: torch.Tensor  # [C, P] population variance over the copies
     const: torch.Tensor  # [C, P] bool: exactly the same value in every copy
     cov: torch.Tensor  # [C, P] covariance with the output o
-    weight: torch.Tensor | None  # [C, K] the unit's filter weights, flattened (None: no weights)
+    weight: torch.Tensor | None  # [C, K] the unit's outgoing or incoming weights, flattened (None: none)
+    weight_why: str = ""  # why ``weight`` is None
 
 
 class ResampledActivations:
@@ -139,16 +146,19 @@ class ResampledActivations:
 
     Attributes: ``layers`` (names), ``n``, ``sigma``, ``schedule``, ``seed``, ``target`` (the class
     whose output oᵢ is correlated), ``output`` ("logit" or "probability"), ``o`` (the n outputs, a
-    float64 tensor), ``o_clean``, ``stats`` (per layer).
+    float64 tensor), ``o_clean``, ``stats`` (per layer), ``weights`` ("outgoing" or "incoming": which
+    weights the APPLE weight metrics read).
     """
 
-    def __init__(self, layers, stats, o, o_clean, target, n, sigma, schedule, seed, output):
+    def __init__(self, layers, stats, o, o_clean, target, n, sigma, schedule, seed, output,
+                 weights="outgoing"):
         self.layers = list(layers)
         self.stats: dict[str, _LayerStats] = stats
         self.o = o
         self.o_clean = o_clean
         self.target = int(target)
         self.n, self.sigma, self.schedule, self.seed, self.output = n, sigma, schedule, seed, output
+        self.weights = weights
 
     def n_units(self, layer: str) -> int:
         return int(self._layer(layer).clean.shape[0])
@@ -183,9 +193,17 @@ class ResampledActivations:
         (every conv2 unit of the shipped model), which is why the relative reading is the default.
 
         APPLE baselines on the clean image: ``activation_sum`` Σ z, ``activation_variance`` Var(z)
-        over positions; ``weight_sum`` / ``weight_variance`` of the unit's own filter weights (as the
-        authors' code computes them). The paper writes "variance" as Σz² − (Σz)²; we use the
-        population variance it stands for.
+        over positions; ``weight_sum`` / ``weight_variance``: the sum / population variance of the
+        unit's weights, read as chosen by ``resample(weights=...)``:
+
+        - ``"outgoing"`` (default, the paper's formula, §3, the two weight equations after eq. 1):
+          I(l, x, y) = Σ w^{l+1}_{x,y} — the weights of the *next* weighted layer (conv or linear, the
+          first one run after this layer) that multiply this unit: ``W[:, c]`` of a next conv, the
+          columns of channel c of a next linear layer (channel-major flattening, as ``nn.Flatten``);
+        - ``"incoming"`` (the authors' code): the unit's own filter ``W^l[c]`` (and the layer must
+          have weights).
+
+        The paper writes "variance" as Σz² − (Σz)²; we use the population variance it stands for.
         """
         check_choice(metric, "metric", list(METRICS))
         s = self._layer(layer)
@@ -216,8 +234,8 @@ class ResampledActivations:
         if metric == "activation_variance":
             return s.clean.var(1, unbiased=False) if s.clean.shape[1] > 1 else torch.zeros(s.clean.shape[0], dtype=torch.float64)
         if s.weight is None:
-            raise ValueError(f"metric: {metric!r} needs a layer with weights (a conv or linear layer); "
-                             f"layer {layer!r} has none")
+            raise ValueError(f"metric: {metric!r} needs the unit's {self.weights} weights (resample(weights="
+                             f"{self.weights!r})); layer {layer!r} has none: {s.weight_why}")
         if metric == "weight_sum":
             return s.weight.sum(1)
         return s.weight.var(1, unbiased=False)
@@ -242,14 +260,61 @@ def _check_metrics(metrics) -> list:
     return metrics
 
 
-def _unit_weights(name: str, module: nn.Module, n_units: int) -> torch.Tensor | None:
+def _has_weights(module: nn.Module) -> bool:
     w = getattr(module, "weight", None)
-    if not isinstance(w, torch.Tensor) or w.ndim < 2:
-        return None
+    return isinstance(w, torch.Tensor) and w.ndim >= 2
+
+
+def _unit_weights(name: str, module: nn.Module, n_units: int) -> tuple:
+    """(incoming weights [C, K] or None, why None): the unit's own filter (the authors' code)."""
+    if not _has_weights(module):
+        return None, f"{type(module).__name__} has no weights (weights='incoming' reads the layer's own filters)"
+    w = module.weight
     if w.shape[0] != n_units:
         raise ValueError(f"layer: {name!r} outputs {n_units} units but its weight has {w.shape[0]} "
                          f"output filters; weight metrics cannot be matched to units")
-    return w.detach().reshape(w.shape[0], -1).to(device="cpu", dtype=torch.float64)
+    return w.detach().reshape(w.shape[0], -1).to(device="cpu", dtype=torch.float64), ""
+
+
+def _run_order(model: nn.Module, x: torch.Tensor) -> list:
+    """Names of the modules in the order their forward passes end (one forward of ``x``, no grad)."""
+    order, handles = [], []
+    for name, mod in model.named_modules():
+        if name:
+            handles.append(mod.register_forward_hook(lambda m, i, o, name=name: order.append(name)))
+    try:
+        with _EvalMode(model), torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return order
+
+
+def _outgoing_weights(name: str, order: list, modules: dict, n_units: int) -> tuple:
+    """(outgoing weights [C, K] or None, why None): the weights w^{l+1} of the first weighted layer
+    (conv or linear) run after ``name`` that multiply each of its ``n_units`` channels (the paper's
+    APPLE weight formula)."""
+    if name not in order:
+        return None, "the layer is not run in the forward pass"
+    after = order[order.index(name) + 1:]
+    nxt = next((m for m in after if _has_weights(modules[m]) and not m.startswith(name + ".")), None)
+    if nxt is None:
+        return None, "no conv or linear layer runs after it (weights='outgoing' reads the next layer's weights)"
+    mod = modules[nxt]
+    w = mod.weight.detach().to(device="cpu", dtype=torch.float64)
+    if isinstance(mod, nn.modules.conv._ConvNd):
+        if mod.groups != 1 or w.shape[1] != n_units or getattr(mod, "transposed", False):
+            return None, (f"the next weighted layer {nxt!r} ({type(mod).__name__}, {w.shape[1]} input channels "
+                          f"per group, groups={mod.groups}) does not take its {n_units} channels one to one")
+        return w.transpose(0, 1).reshape(n_units, -1).contiguous(), ""
+    if isinstance(mod, nn.Linear):
+        if w.shape[1] % n_units:
+            return None, (f"the next weighted layer {nxt!r} (Linear, {w.shape[1]} inputs) does not take "
+                          f"its {n_units} channels as equal channel-major blocks")
+        per = w.shape[1] // n_units
+        return w.reshape(w.shape[0], n_units, per).transpose(0, 1).reshape(n_units, -1).contiguous(), ""
+    return None, f"the next weighted layer {nxt!r} ({type(mod).__name__}) is neither a conv nor a linear layer"
 
 
 def _default_layers(model, x) -> list[str]:
@@ -267,7 +332,7 @@ def _resolve_layers(model, layers) -> list[str]:
 
 def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma: float = 0.1,
              target: int | None = None, seed: int = 0, schedule: str = "constant", rectify: bool = True,
-             output: str = "logit", batch_size: int = 256) -> ResampledActivations:
+             output: str = "logit", batch_size: int = 256, weights: str = "outgoing") -> ResampledActivations:
     """Run the clean image and its n perturbed copies (:func:`perturb`) through ``model`` in batched
     forward passes (``batch_size`` rows each) and keep, per unit and position, the statistics the
     metrics need (streamed: memory does not grow with n).
@@ -277,7 +342,11 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
     ``"logit"`` (default) or the softmax ``"probability"`` (the authors' Keras model output).
     ``rectify=True``: a unit's activation is max(output, 0) — the authors' Keras conv layers include
     their ReLU, so for a conv layer followed by a ReLU this is the ReLU's output; a no-op for ReLU and
-    pool layers. The model is left as it came (forward hooks removed, training flag restored).
+    pool layers. ``weights``: which weights the APPLE weight metrics read — ``"outgoing"`` (default,
+    the paper's w^{l+1}, found from one extra forward of the clean image that records the run order) or
+    ``"incoming"`` (the unit's own filter, the authors' code); see :meth:`ResampledActivations.importance`.
+    ``batch_size``: images (rows) per forward pass. The model is left as it came (forward hooks removed,
+    training flag restored).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -290,6 +359,7 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
     check_choice(output, "output", ("logit", "probability"))
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     seed = check_int(seed, "seed")
+    check_choice(weights, "weights", _WEIGHT_SOURCES)
     names = _resolve_layers(model, layers) or _default_layers(model, x)
     modules = dict(model.named_modules())
     device = model_device(model)
@@ -362,6 +432,7 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
             h.remove()
     o = torch.cat(o_all)
     mo = float((o - o_ref).mean())
+    order = _run_order(model, x) if weights == "outgoing" else None
     stats = {}
     for nm in names:
         C, P = shapes[nm]
@@ -370,11 +441,12 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
         var = torch.where(const, torch.zeros_like(m1), (S2[nm] / n - m1 * m1).clamp(min=0))
         cov = Sdo[nm] / n - m1 * mo
         view = lambda t: t.reshape(C, P).cpu()
+        w, why = (_outgoing_weights(nm, order, modules, C) if weights == "outgoing"
+                  else _unit_weights(nm, modules[nm], C))
         stats[nm] = _LayerStats(clean=view(clean[nm]), mean=view(ref[nm].to(acc64) + m1), var=view(var),
-                                const=view(const), cov=view(cov),
-                                weight=_unit_weights(nm, modules[nm], C))
+                                const=view(const), cov=view(cov), weight=w, weight_why=why)
     return ResampledActivations(names, stats, o.cpu().to(torch.float64), o_clean, target, n, sigma,
-                                schedule, seed, output)
+                                schedule, seed, output, weights)
 
 
 def neuron_importance(model: nn.Module, x: torch.Tensor, layer, metric: str, n: int = 50, sigma: float = 0.1,
@@ -390,16 +462,14 @@ def neuron_importance(model: nn.Module, x: torch.Tensor, layer, metric: str, n: 
       ``"weight_sum"``, ``"weight_variance"``.
 
     The zero-variance cases are detailed in :meth:`ResampledActivations.importance`. ``options``:
-    ``schedule``, ``rectify``, ``output``, ``batch_size`` (see :func:`resample`) and
+    ``schedule``, ``rectify``, ``output``, ``batch_size``, ``weights`` (see :func:`resample`) and
     ``threshold_scale``. One batched forward pass (chunked by ``batch_size``).
     """
     check_choice(metric, "metric", list(METRICS))
     name, module = get_layer(model, layer)
-    if metric in _WEIGHT_METRICS:
-        w = getattr(module, "weight", None)
-        if not isinstance(w, torch.Tensor) or w.ndim < 2:
-            raise ValueError(f"metric: {metric!r} needs a layer with weights (a conv or linear layer); "
-                             f"layer {name!r} ({type(module).__name__}) has none")
+    if metric in _WEIGHT_METRICS and options.get("weights", "outgoing") == "incoming" and not _has_weights(module):
+        raise ValueError(f"metric: {metric!r} with weights='incoming' needs a layer with weights (a conv or "
+                         f"linear layer); layer {name!r} ({type(module).__name__}) has none")
     scale = options.pop("threshold_scale", "layer_max")
     res = resample(model, x, [name], n=n, sigma=sigma, target=target, seed=seed, **options)
     return res.importance(name, metric, threshold, scale)
@@ -493,12 +563,17 @@ def _bbox(mask: np.ndarray) -> tuple:
 
 
 def patches(model: nn.Module, x: torch.Tensor, layer, units=None, box: str = "nonzero",
-            box_threshold: float = 0.1, rectify: bool = True) -> Patches:
+            box_threshold: float = 0.1, rectify: bool = True, batch_size: int = 64) -> Patches:
     """Patch of each unit of ``layer`` (§4.3): the deconvnet (Zeiler & Fergus; ``xnb.attribute(...,
     "deconvnet")``) back-projects the unit from its maximum location on the clean image to the input,
     all units in one batched pass; the patch is the bounding box of the non-zero back-projection
     (``box="nonzero"``, the authors' code) or of the map thresholded at ``box_threshold`` × its maximum
     (``box="threshold"``). ``units``: channel indices (default: all).
+
+    ``batch_size``: images (rows) per forward/backward pass, the meaning it has in :func:`resample` —
+    the deconvnet back-projects one unit per row (a copy of the image), so a pass holds ``batch_size``
+    units' maps and memory is bounded by ``batch_size`` × (the network's activations for one image),
+    whatever the number of units; the results do not depend on it.
 
     Differences from the authors' code: max-pooling is undone with the recorded switches (Zeiler &
     Fergus), not by nearest-neighbour unpooling; the seed is 1 at the maximum (the activation value
@@ -513,6 +588,7 @@ def patches(model: nn.Module, x: torch.Tensor, layer, units=None, box: str = "no
         raise ValueError(f"x: expected one image [C,H,W] or [1,C,H,W], got a batch of {x.shape[0]}")
     check_choice(box, "box", ("nonzero", "threshold"))
     box_threshold = check_float(box_threshold, "box_threshold", low=0.0, high=1.0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     name, _ = get_layer(model, layer)
     device = model_device(model)
     xd = x.to(device)
@@ -540,16 +616,20 @@ def patches(model: nn.Module, x: torch.Tensor, layer, units=None, box: str = "no
     for u in units:
         i = int(flat[u].argmax())
         locs.append((u,) + tuple(int(v) for v in np.unravel_index(i, tuple(a.shape[1:]))) if a.ndim > 1 else (u,))
-    maps = attribute(model, xd, "deconvnet", layer=name, neuron=list(locs))[0].detach().cpu()
     # Zeiler's seed is the activation itself: a unit silent on this image back-projects to nothing
     peak = torch.stack([flat[u].max() for u in units]).cpu()
-    maps = maps * (peak > 0).to(maps.dtype).view(-1, 1, 1)
-    boxes, empty = [], []
-    for m in maps.numpy():
-        mask = m > 0 if box == "nonzero" else (m >= box_threshold * m.max()) & (m > 0)
-        b, e = _bbox(mask)
-        boxes.append(b)
-        empty.append(e)
+    chunks, boxes, empty = [], [], []
+    for start in range(0, len(locs), batch_size):  # batch_size units (image copies) per deconvnet pass
+        part = locs[start:start + batch_size]
+        m = attribute(model, xd, "deconvnet", layer=name, neuron=list(part))[0].detach().cpu()
+        m = m.reshape(len(part), *m.shape[-2:]) * (peak[start:start + len(part)] > 0).to(m.dtype).view(-1, 1, 1)
+        for h in m.numpy():
+            mask = h > 0 if box == "nonzero" else (h >= box_threshold * h.max()) & (h > 0)
+            b, e = _bbox(mask)
+            boxes.append(b)
+            empty.append(e)
+        chunks.append(m)
+    maps = torch.cat(chunks)
     return Patches(name, np.asarray(units), np.asarray([l[1:] for l in locs]), maps,
                    np.asarray(boxes, dtype=int).reshape(-1, 4), np.asarray(empty, bool))
 
@@ -563,8 +643,9 @@ class PatchEvaluation:
 
     ``selections[i][metric][layer]``: the top-``k_max`` units (best first) for image i;
     ``boxes[i][layer]``: {unit: (box, empty)} for every unit any metric selected; ``peaks[i][layer]``:
-    {unit: (row, col)} of the back-projection's maximum; ``targets``: the
-    explained class per image; ``image_size`` (H, W)."""
+    {unit: (row, col)} of the back-projection's maximum; ``scores[i][metric][layer]``: every unit's
+    score (numpy float64, ``-inf`` = discarded; not for ``"random"``); ``targets``: the explained class
+    per image; ``image_size`` (H, W)."""
 
     layers: list
     metrics: list
@@ -572,6 +653,7 @@ class PatchEvaluation:
     selections: list = field(default_factory=list)
     boxes: list = field(default_factory=list)
     peaks: list = field(default_factory=list)
+    scores: list = field(default_factory=list)
     targets: list = field(default_factory=list)
     image_size: tuple = (0, 0)
 
@@ -622,6 +704,24 @@ class PatchEvaluation:
             out[metric] = (hit / tot if tot else float("nan"), tot)
         return out
 
+    def counts(self, k: int = 5, layers=None) -> dict:
+        """{metric: {"slots", "selected", "silent"}} summed over images and layers: the k slots per layer
+        and image, the units the metric selected in them (fewer when its threshold kept fewer than k), and
+        the selected units silent on the image (empty patch). With ``localization(empty="miss")`` every
+        metric is scored on its ``slots``; ``selected − silent`` patches can hit."""
+        k = check_int(k, "k", minimum=1)
+        out = {}
+        for metric in self.metrics:
+            defined = [l for l in (layers or self.layers) if any(len(sel[metric][l]) for sel in self.selections)]
+            sel_n = silent = 0
+            for i, sel in enumerate(self.selections):
+                for l in defined:
+                    units = sel[metric][l][:k]
+                    sel_n += len(units)
+                    silent += sum(self.boxes[i][l][u][1] for u in units)
+            out[metric] = {"slots": len(defined) * k * len(self.selections), "selected": sel_n, "silent": silent}
+        return out
+
     def area(self, k: int = 5, layers=None) -> dict:
         """Mean fraction of the image covered by the union of each metric's top-k patches."""
         H, W = self.image_size
@@ -646,7 +746,9 @@ def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metric
     ``"random"`` pseudo-metric (k_max units drawn uniformly, seeded) as a chance reference.
     ``variants``: extra named selections, e.g. ``{"precision (λ rel.)": dict(metric="precision",
     threshold=0.1, threshold_scale="layer_max")}``, scored from the same pass.
-    ``options`` go to :func:`resample` (and ``threshold_scale``, ``box``, ``box_threshold``)."""
+    ``options`` go to :func:`resample` (and ``threshold_scale``, ``box``, ``box_threshold``);
+    ``batch_size`` (images per forward/backward pass) goes to both :func:`resample` and :func:`patches`.
+    Every metric's scores are kept (``scores``), for rank correlations."""
     from tqdm.auto import tqdm
 
     images = check_images(images, "images")
@@ -654,6 +756,8 @@ def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metric
     metrics = _check_metrics(metrics)
     scale = options.pop("threshold_scale", "layer_max")
     box_kw = {k: options.pop(k) for k in ("box", "box_threshold") if k in options}
+    if "batch_size" in options:
+        box_kw["batch_size"] = options["batch_size"]
     names = _resolve_layers(model, layers) or _default_layers(model, images[:1])
     variants = dict(variants or {})
     for vname, spec in variants.items():
@@ -666,15 +770,19 @@ def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metric
     rng = np.random.default_rng(seed)
     for i in tqdm(range(len(images)), desc="patches", disable=not progress):
         res = resample(model, images[i:i + 1], names, n=n, sigma=sigma, seed=seed + i, **options)
-        def top(l, m, thr, sc):  # weight metrics select nothing in a layer without weights (pool, relu)
+        sc_all: dict = {}
+
+        def top(name, l, m, thr, sc):  # weight metrics select nothing where the unit has no such weights
             if m in _WEIGHT_METRICS and res.stats[l].weight is None:
                 return []
-            return top_neurons(res.importance(l, m, thr, sc), k_max)
+            s_ = res.importance(l, m, thr, sc)
+            sc_all.setdefault(name, {})[l] = s_.numpy()
+            return top_neurons(s_, k_max)
 
-        sel = {m: {l: top(l, m, threshold, scale) for l in names} for m in metrics}
+        sel = {m: {l: top(m, l, m, threshold, scale) for l in names} for m in metrics}
         for vname, spec in variants.items():
-            sel[vname] = {l: top(l, spec["metric"], spec.get("threshold", threshold), spec.get("threshold_scale", scale))
-                          for l in names}
+            sel[vname] = {l: top(vname, l, spec["metric"], spec.get("threshold", threshold),
+                                 spec.get("threshold_scale", scale)) for l in names}
         if random_baseline:
             sel["random"] = {l: [int(u) for u in rng.permutation(res.n_units(l))[:k_max]] for l in names}
         bx, pk = {}, {}
@@ -687,13 +795,18 @@ def evaluate_patches(model: nn.Module, images: torch.Tensor, layers=None, metric
         ev.selections.append(sel)
         ev.boxes.append(bx)
         ev.peaks.append(pk)
+        ev.scores.append(sc_all)
         ev.targets.append(res.target)
     return ev
 
 
 def masked_images(evaluation: PatchEvaluation, images: torch.Tensor, metric: str, k: int = 5,
                   layers=None) -> torch.Tensor:
-    """The images with everything outside the union of ``metric``'s top-k patches set to 0 (§5.1)."""
+    """The images with everything outside the union of ``metric``'s top-k patches set to 0: a variant of
+    §5.1's input (one image per image, all its patches kept in place). The paper's protocol is
+    :func:`patch_images` (each patch cropped and resized, one example per patch); on the flowers the
+    masked images of every metric — random units included — keep most of the class evidence, so the
+    masked variant separates the metrics poorly."""
     check_choice(metric, "metric", evaluation.metrics)
     images = check_images(images, "images")
     out = torch.zeros_like(images)
@@ -701,6 +814,47 @@ def masked_images(evaluation: PatchEvaluation, images: torch.Tensor, metric: str
         for _, _, (r0, c0, r1, c1) in evaluation.selected_boxes(i, metric, k, layers):
             out[i, :, r0:r1, c0:c1] = images[i, :, r0:r1, c0:c1]
     return out
+
+
+def patch_images(evaluation: PatchEvaluation, images: torch.Tensor, metric: str, k: int = 5, size: int = 16,
+                 layers=None) -> tuple:
+    """The paper's secondary-classifier input (§5.1, Table 1: "we re-size each extracted patch to be the
+    same size (the number of images selected in each layer is kept constant across all metrics)"): each of
+    ``metric``'s top-k patches per layer, cropped from its image and resized (bilinear, antialiased) to
+    ``size`` × ``size``.
+
+    Like for like: every image gives exactly ``len(layers) × k`` rows, in layer order then rank order; a
+    slot with no patch (the unit is silent on the image, or the metric kept fewer than k units) gives an
+    all-zero crop flagged ``empty``. Returns ``(crops [M, C, size, size], image_index [M] int64,
+    empty [M] bool)`` with M = images × layers × k; give a row its image's label."""
+    check_choice(metric, "metric", evaluation.metrics)
+    images = check_images(images, "images")
+    k = check_int(k, "k", minimum=1)
+    size = check_int(size, "size", minimum=1)
+    if len(images) != len(evaluation.selections):
+        raise ValueError(f"images: {len(images)} images for an evaluation of {len(evaluation.selections)}")
+    layers = list(layers or evaluation.layers)
+    for l in layers:
+        check_choice(l, "layers", evaluation.layers)
+    C = images.shape[1]
+    crops, idx, empty = [], [], []
+    for i in range(len(images)):
+        for l in layers:
+            units = evaluation.selections[i][metric][l][:k]
+            for j in range(k):
+                box = evaluation.boxes[i][l][units[j]] if j < len(units) else ((0, 0, 0, 0), True)
+                (r0, c0, r1, c1), e = box
+                if e:
+                    crops.append(torch.zeros(C, size, size, dtype=images.dtype))
+                else:
+                    crop = images[i:i + 1, :, r0:r1, c0:c1].float()
+                    crops.append(nn.functional.interpolate(crop, size=(size, size), mode="bilinear",
+                                                           align_corners=False, antialias=True)[0].to(images.dtype))
+                idx.append(i)
+                empty.append(bool(e))
+    if not crops:
+        return torch.zeros(0, C, size, size, dtype=images.dtype), torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.bool)
+    return torch.stack(crops), torch.as_tensor(idx, dtype=torch.int64), torch.as_tensor(empty, dtype=torch.bool)
 
 
 def secondary_classifier(n_classes: int, in_channels: int = 3, width: int = 64) -> nn.Sequential:
@@ -716,17 +870,51 @@ def secondary_classifier(n_classes: int, in_channels: int = 3, width: int = 64) 
 
 def secondary_accuracy(train_images, train_labels, test_images, test_labels, n_classes: int | None = None,
                        width: int = 64, epochs: int = 10, lr: float = 3e-3, batch_size: int = 64,
-                       seed: int = 0) -> float:
-    """Train :func:`secondary_classifier` on (masked) training images (:func:`xnb.models.train`: Adam,
-    one-cycle schedule) and return its accuracy on the (masked) test images."""
+                       seed: int = 0, test_empty=None) -> float:
+    """Train :func:`secondary_classifier` on training images — cropped patches (:func:`patch_images`, the
+    paper) or masked images (:func:`masked_images`) — (:func:`xnb.models.train`: Adam, one-cycle schedule)
+    and return its accuracy on the test images. ``test_empty`` ([M] bool, optional): test rows that hold no
+    patch; they count as errors (an empty slot shows nothing to classify), so every metric is scored on
+    the same number of test rows. Leave empty rows out of the training set."""
     from . import models
 
+    train_images = check_images(train_images, "train_images")
+    test_images = check_images(test_images, "test_images")
+    train_labels, test_labels = torch.as_tensor(train_labels), torch.as_tensor(test_labels)
+    if len(train_labels) != len(train_images) or len(test_labels) != len(test_images):
+        raise ValueError(f"train_labels, test_labels: one label per image expected ({len(train_labels)} for "
+                         f"{len(train_images)}, {len(test_labels)} for {len(test_images)})")
+    if len(train_images) == 0 or len(test_images) == 0:
+        raise ValueError("train_images, test_images: need at least one image each")
     n_classes = int(max(int(train_labels.max()), int(test_labels.max())) + 1) if n_classes is None else n_classes
     torch.manual_seed(seed)
     net = secondary_classifier(n_classes, train_images.shape[1], width)
     models.train(net, (train_images, train_labels), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                  progress=False)
-    return float(models.evaluate(net, (test_images, test_labels))["accuracy"])
+    if test_empty is None:
+        return float(models.evaluate(net, (test_images, test_labels))["accuracy"])
+    test_empty = torch.as_tensor(test_empty, dtype=torch.bool)
+    if test_empty.shape != (len(test_images),):
+        raise ValueError(f"test_empty: expected [{len(test_images)}] bool, got shape {tuple(test_empty.shape)}")
+    pred = models.predict(net, test_images).argmax(1).cpu()
+    right = (pred == test_labels.cpu()) & ~test_empty
+    return float(right.double().mean())
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation ρ of two score vectors over the same units (e.g. correlation and
+    precision scores of one layer): the Pearson correlation of their ranks, ties at their average rank
+    (as ``scipy.stats.spearmanr``). ``±inf`` scores are ranked as extremes — units precision discards
+    (``-inf``) tie at the bottom. NaN when either vector is constant (no ranking)."""
+    from scipy.stats import rankdata
+
+    a, b = _scores_array(a, "a"), _scores_array(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a, b: scores for the same units expected, got shapes {a.shape} and {b.shape}")
+    ra, rb = rankdata(a), rankdata(b)
+    if len(a) < 2 or ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def jaccard_during_training(model: nn.Module, train_set, test_set, epochs: int = 5, probe=None, layers=None,
@@ -737,7 +925,9 @@ def jaccard_during_training(model: nn.Module, train_set, test_set, epochs: int =
     cross-entropy) one epoch at a time; before training and after each epoch measure its test accuracy
     and the mean Jaccard similarity between the top-k units selected by ``correlation`` and by
     ``precision`` (per layer, averaged over the ``probe`` images, default the first 16 test images).
-    Returns {"epoch", "accuracy", "jaccard", "jaccard_per_layer"} (lists, epoch 0 = untrained).
+    Returns {"epoch", "accuracy", "jaccard", "jaccard_per_layer", "rank_correlation",
+    "rank_correlation_per_layer"} (lists, epoch 0 = untrained); ``rank_correlation`` is Spearman's ρ
+    of the two metrics' scores over all units (:func:`rank_correlation`), averaged as the Jaccard.
     ``options`` go to :func:`resample` (and ``threshold_scale``). Deterministic for a ``seed`` on CPU."""
     from tqdm.auto import tqdm
 
@@ -750,20 +940,24 @@ def jaccard_during_training(model: nn.Module, train_set, test_set, epochs: int =
     probe = test_set.images[:16] if probe is None else check_images(probe, "probe")
     names = _resolve_layers(model, layers) or _default_layers(model, probe[:1])
     scale = options.pop("threshold_scale", "layer_max")
-    hist = {"epoch": [], "accuracy": [], "jaccard": [], "jaccard_per_layer": []}
+    hist = {"epoch": [], "accuracy": [], "jaccard": [], "jaccard_per_layer": [], "rank_correlation": [],
+            "rank_correlation_per_layer": []}
 
     def measure(epoch):
         per = {l: [] for l in names}
+        rho = {l: [] for l in names}
         for i in range(len(probe)):
             res = resample(model, probe[i:i + 1], names, n=n, sigma=sigma, seed=seed + i, **options)
             for l in names:
-                a = top_neurons(res.importance(l, "correlation"), k)
-                b = top_neurons(res.importance(l, "precision", threshold, scale), k)
-                per[l].append(jaccard(a, b, definition))
+                sa, sb = res.importance(l, "correlation"), res.importance(l, "precision", threshold, scale)
+                per[l].append(jaccard(top_neurons(sa, k), top_neurons(sb, k), definition))
+                rho[l].append(rank_correlation(sa, sb))
         hist["epoch"].append(epoch)
         hist["accuracy"].append(float(models.evaluate(model, test_set)["accuracy"]))
         hist["jaccard_per_layer"].append({l: float(np.mean(v)) for l, v in per.items()})
         hist["jaccard"].append(float(np.mean([np.mean(v) for v in per.values()])))
+        hist["rank_correlation_per_layer"].append({l: _nanmean(v) for l, v in rho.items()})
+        hist["rank_correlation"].append(_nanmean(list(hist["rank_correlation_per_layer"][-1].values())))
 
     x, y = train_set.images, train_set.labels
     device = model_device(model)
@@ -908,8 +1102,10 @@ def _ex_1():
     model = models.load("flowers-single")
     x = data.flowers(4, seed=11).images[0]
     res = resample(model, x, ["conv4"], n=50, sigma=0.1, seed=0)
+    # λ = 0.1 in activation units, as the exercise states it (the notebook's default reads λ relative to the
+    # layer's largest mean activation)
     return jaccard(top_neurons(res.importance("conv4", "correlation"), 5),
-                   top_neurons(res.importance("conv4", "precision", 0.1, "absolute"), 5))  # as notebook 04
+                   top_neurons(res.importance("conv4", "precision", 0.1, "absolute"), 5))
 
 
 def _ex_2():
@@ -953,56 +1149,74 @@ _CLAIM_DATA_SEED = 1000
 #: untrained network, secondary classifier width / epochs
 _CLAIM_SIZES = {False: dict(n_images=48, n_probe=12, width=16, epochs=40),
                 True: dict(n_images=10, n_probe=4, width=16, epochs=20)}
-#: the secondary classifier sees the masked images average-pooled by this factor (64 → 16 px: the class
-#: evidence, a colour, survives, and training is 16× cheaper)
+#: the masked-image variant and the full-image reference are average-pooled by this factor (64 → 16 px: the
+#: class evidence, a colour, survives, and training is 16× cheaper); cropped patches are resized to 16 px
 _SEC_POOL = 4
+_PATCH_SIZE = 16
 _N, _SIGMA, _LAMBDA = 50, 0.1, 0.1
-_REL = "precision (λ rel.)"
-_MATCHED = "random (matched)"
+#: the same selection with the authors' absolute λ (for the notes: what it does to each layer)
+_ABS = "precision (λ absolute)"
+#: secondary-classifier protocols: the paper's cropped patches (default) or whole images masked outside them
+_SECONDARY = ("crop", "mask")
 
 _VARIES_EVAL = ("the flower sample (flowers(n, seed=1000 + seed), standard difficulty), the noise of the "
                 "perturbed copies and the random units' draw")
 _VARIES_SEC = _VARIES_EVAL + ", the secondary classifier's initialisation and batch order"
 _VARIES_J = _VARIES_EVAL + ", the untrained network's initialisation"
 _P_COMMON = (f"shipped {_CLAIM_MODEL}; layers {', '.join(_CLAIM_LAYERS)}; n = {_N} copies, σ = {_SIGMA} "
-             f"(constant, §4.1); ReLU'd activations; patch = box of the non-zero deconvnet map")
-_P_LOC = (_P_COMMON + f"; precision λ = {_LAMBDA} in activation units (the authors' code); a patch hits when "
-          "its box contains a visible flower pixel (flower_masks minus occluder_masks); fraction pooled over "
-          "all non-empty patches of all images; baseline: the best of the four APPLE metrics on that seed, each "
-          "cut to as many units per image and layer as precision kept (the paper keeps the number of patches "
-          "per layer constant across metrics; same images, same layers)")
-_P_RAND = (_P_COMMON + f"; precision λ = {_LAMBDA} (absolute); hit as above; baseline: units drawn uniformly "
-           "in each layer, as many as precision kept there (same images, same layers, same count)")
-_P_SEC = (_P_COMMON + f"; precision λ = {_LAMBDA} (absolute); each image masked outside the union of the "
-          f"metric's top-5 patches (all layers) (masked_images), then average-pooled {_SEC_POOL}× (16 px); the "
-          "§5.1 CNN (secondary_classifier, Adam one-cycle lr 1e-2, batch 16) trained on 70 % of the images, "
-          "accuracy on the other 30 %; baseline 'best other metric': the best of correlation and the four APPLE "
-          "metrics on that seed")
-_P_J = (_P_COMMON + "; top 5 per layer; precision with λ = 0.1 × the layer's largest mean activation "
-        "(an absolute λ is not comparable across networks with different activation scales); Jaccard "
-        "|A∩B|/|A∪B| (the paper's), mean over layers and images")
+             f"(constant, §4.1); ReLU'd activations; patch = box of the non-zero deconvnet map; like for like: "
+             f"every metric keeps its top k units in every layer (k = 5 or 20 per layer, as the paper: 'the "
+             f"number of images selected in each layer is kept constant across all metrics'); precision's "
+             f"threshold is relative, λ = {_LAMBDA} × the layer's largest mean activation (threshold_scale="
+             f"'layer_max'; the authors' absolute λ = {_LAMBDA} on our [0, 1] inputs discards every conv2 unit); "
+             f"a slot whose unit is silent on the image (empty patch) or that the threshold left without a unit "
+             f"counts as a miss (empty='miss'), so every metric is scored on images × 3 layers × k patches "
+             f"(the counts are in the note); APPLE weight metrics read each unit's outgoing weights w^(l+1) "
+             f"(the paper's formula)")
+_P_LOC = (_P_COMMON + "; a patch hits when its box contains a visible flower pixel (flower_masks minus "
+          "occluder_masks); fraction over all slots of all images; baseline: the best of the four APPLE "
+          "metrics on that seed, each with its own top k per layer")
+_P_RAND = (_P_COMMON + "; hit as above; baseline: k units drawn uniformly in each layer (same count, same "
+           "layers, same images)")
+_P_SEC = {
+    "crop": (_P_COMMON + f"; secondary classifier (§5.1, Table 1, the paper's protocol): each of the metric's "
+             f"top-5 patches per layer cropped from its image and resized to {_PATCH_SIZE}×{_PATCH_SIZE} "
+             "(patch_images), one example per patch labelled with its image's class; the §5.1 CNN "
+             "(secondary_classifier, Adam one-cycle lr 1e-2, batch 16) trained on the non-empty patches of 70 % "
+             "of the images, accuracy over every patch slot of the other 30 % (an empty slot counts as an "
+             "error, so every metric is scored on the same number of test rows); baseline 'best other metric': "
+             "the best of correlation and the four APPLE metrics on that seed"),
+    "mask": (_P_COMMON + "; secondary classifier, masked-image variant (not the paper's protocol): each image "
+             f"masked outside the union of the metric's top-5 patches (masked_images), average-pooled {_SEC_POOL}× "
+             "(16 px); the §5.1 CNN (Adam one-cycle lr 1e-2, batch 16) trained on 70 % of the images, accuracy "
+             "on the other 30 %; baseline 'best other metric': the best of correlation and the four APPLE metrics"),
+}
+_M_SEC = {"crop": "test accuracy of the secondary classifier on the top-5 patches per layer (cropped, resized)",
+          "mask": "test accuracy of the secondary classifier on images masked outside the top-5 patches"}
+_P_J = (_P_COMMON + "; top 5 per layer; Jaccard |A∩B|/|A∪B| (the paper's), mean over layers and images; the note "
+        "adds Spearman's rank correlation of the two metrics' unit scores per layer (rank_correlation; units "
+        "precision discards tie at the bottom)")
 
 CLAIMS = [
     ClaimSpec("resample", "Table 1: precision patches localize better than the APPLE baselines (top 5)",
               "patch localization 0.96 vs APPLE 0.91–0.94 (VGG16, 5 images, by hand)",
-              "fraction of top-5 patches per layer whose box holds a visible flower pixel",
-              Better(higher=True), baseline_name="best APPLE (same count)", protocol=_P_LOC, varies=_VARIES_EVAL),
+              "fraction of the top-5 patch slots per layer whose box holds a visible flower pixel (empty = miss)",
+              Better(higher=True), baseline_name="best APPLE (top 5 each)", protocol=_P_LOC, varies=_VARIES_EVAL),
     ClaimSpec("resample", "Table 1: precision patches localize better than the APPLE baselines (top 20)",
               "patch localization 0.91 vs APPLE 0.79–0.82",
-              "fraction of top-20 patches per layer whose box holds a visible flower pixel",
-              Better(higher=True), baseline_name="best APPLE (same count)", protocol=_P_LOC, varies=_VARIES_EVAL),
+              "fraction of the top-20 patch slots per layer whose box holds a visible flower pixel (empty = miss)",
+              Better(higher=True), baseline_name="best APPLE (top 20 each)", protocol=_P_LOC, varies=_VARIES_EVAL),
     ClaimSpec("resample", "§5.3: precision patches localize better than random units (top 5)",
               "0.96 'localized on the object' (no chance level given)",
-              "fraction of top-5 patches per layer whose box holds a visible flower pixel",
-              Better(higher=True), baseline_name="random units", protocol=_P_RAND, varies=_VARIES_EVAL),
+              "fraction of the top-5 patch slots per layer whose box holds a visible flower pixel (empty = miss)",
+              Better(higher=True), baseline_name="random units (5 per layer)", protocol=_P_RAND,
+              varies=_VARIES_EVAL),
     ClaimSpec("resample", "Table 1: the secondary classifier is most accurate on precision patches",
-              "accuracy 0.94 vs correlation 0.705, APPLE 0.607–0.787",
-              "test accuracy of the secondary classifier on images masked outside the top-5 patches",
-              Better(higher=True), baseline_name="best other metric", protocol=_P_SEC, varies=_VARIES_SEC),
+              "accuracy 0.94 vs correlation 0.705, APPLE 0.607–0.787", _M_SEC["crop"],
+              Better(higher=True), baseline_name="best other metric", protocol=_P_SEC["crop"], varies=_VARIES_SEC),
     ClaimSpec("resample", "Fig. 2: precision patches beat correlation patches for the secondary classifier",
-              "precision above correlation at every epoch (Fig. 2); 0.94 vs 0.705 (Table 1)",
-              "test accuracy of the secondary classifier on images masked outside the top-5 patches",
-              Better(higher=True), baseline_name="correlation", protocol=_P_SEC, varies=_VARIES_SEC),
+              "precision above correlation at every epoch (Fig. 2); 0.94 vs 0.705 (Table 1)", _M_SEC["crop"],
+              Better(higher=True), baseline_name="correlation", protocol=_P_SEC["crop"], varies=_VARIES_SEC),
     ClaimSpec("resample", "Fig. 3: correlation and precision agree more once the network is trained",
               "Jaccard rises with accuracy during training (Fig. 3)",
               "Jaccard(top-5 correlation, top-5 precision) of the trained network",
@@ -1047,7 +1261,38 @@ def _chance_jaccard(n_units: int, ka: int, kb: int) -> float:
                      for x in range(max(0, ka + kb - n_units), min(ka, kb) + 1)))
 
 
-def _measure_seed(model, seed: int, quick: bool) -> dict:
+def _nanmean(v) -> float:
+    v = [x for x in v if np.isfinite(x)]
+    return float(np.mean(v)) if v else float("nan")
+
+
+_SEC_METRICS = ["precision", "correlation", *APPLE_METRICS, "random"]
+
+
+def _secondary(ev: PatchEvaluation, ds, secondary: str, s: dict, seed: int) -> tuple:
+    """Accuracy per metric of the §5.1 classifier (and on full images), and the test rows it was scored on."""
+    n_tr = int(round(0.7 * len(ds)))
+    y = ds.labels
+    kw = dict(n_classes=6, width=s["width"], epochs=s["epochs"], batch_size=16, lr=1e-2, seed=seed)
+    xf = nn.functional.avg_pool2d(ds.images, _SEC_POOL)
+    acc = {"full image": secondary_accuracy(xf[:n_tr], y[:n_tr], xf[n_tr:], y[n_tr:], **kw)}
+    rows = {}
+    for name in _SEC_METRICS:
+        if secondary == "crop":
+            crops, idx, empty = patch_images(ev, ds.images, name, 5, _PATCH_SIZE)
+            test = idx >= n_tr
+            train = ~test & ~empty
+            acc[name] = secondary_accuracy(crops[train], y[idx[train]], crops[test], y[idx[test]],
+                                           test_empty=empty[test], **kw)
+            rows[name] = (int(train.sum()), int(test.sum()), int(empty[test].sum()))
+        else:
+            xm = nn.functional.avg_pool2d(masked_images(ev, ds.images, name, 5), _SEC_POOL)
+            acc[name] = secondary_accuracy(xm[:n_tr], y[:n_tr], xm[n_tr:], y[n_tr:], **kw)
+            rows[name] = (n_tr, len(ds) - n_tr, 0)
+    return acc, rows
+
+
+def _measure_seed(model, seed: int, quick: bool, secondary: str = "crop") -> dict:
     """Every claim's value (and the numbers of its note) for one seed: one resample + patches pass per
     image serves all the localization, secondary-classifier and Jaccard claims."""
     from . import data
@@ -1057,61 +1302,52 @@ def _measure_seed(model, seed: int, quick: bool) -> dict:
     ds = data.flowers(s["n_images"], seed=_CLAIM_DATA_SEED + seed)
     noise_seed = 10_000 * (seed + 1)  # per image: noise_seed + i, never shared between seeds
     ev = evaluate_patches(model, ds.images, layers, k_max=20, n=_N, sigma=_SIGMA, threshold=_LAMBDA,
-                          threshold_scale="absolute", seed=noise_seed, progress=False,
-                          variants={_REL: dict(metric="precision", threshold=_LAMBDA, threshold_scale="layer_max")})
-    # random units matched to precision: a prefix of the uniform permutation is a uniform subset, so the
-    # first |precision's selection| of the drawn units match precision's count per image and layer (for
-    # top 5 and top 20 alike)
-    # (and, for the notes, each APPLE metric cut to precision's count per image and layer)
-    for sel in ev.selections:
-        sel[_MATCHED] = {l: sel["random"][l][:len(sel["precision"][l])] for l in layers}
-        for a in APPLE_METRICS:
-            sel[f"{a} (matched)"] = {l: sel[a][l][:len(sel["precision"][l])] for l in layers}
-    ev.metrics += [_MATCHED] + [f"{a} (matched)" for a in APPLE_METRICS]
+                          threshold_scale="layer_max", seed=noise_seed, progress=False,
+                          variants={_ABS: dict(metric="precision", threshold=_LAMBDA, threshold_scale="absolute")})
     visible = ds.flower_masks & ~ds.occluder_masks
+    centre = ds.part_masks[:, ds.part_names.index("center")] & ~ds.occluder_masks  # the class evidence
     m: dict = {"seed": seed}
     for k in (5, 20):
-        loc = ev.localization(visible, k, empty="skip")  # the protocol stated in _P_LOC
+        loc = ev.localization(visible, k)  # empty="miss": the like-for-like protocol of _P_COMMON
         m[f"loc{k}"] = {name: v[0] for name, v in loc.items()}
         m[f"n{k}"] = {name: v[1] for name, v in loc.items()}
-        m[f"layer{k}"] = {l: {name: v[0] for name, v in ev.localization(visible, k, layers=[l], empty="skip").items()}
+        m[f"layer{k}"] = {l: {name: v[0] for name, v in ev.localization(visible, k, layers=[l]).items()}
                           for l in layers}
-        m[f"kept{k}"] = {l: float(np.mean([len(sel["precision"][l][:k]) for sel in ev.selections])) for l in layers}
-        # how far precision's units are the APPLE metrics' own (same counts; where precision kept any)
-        m[f"same{k}"] = {a: float(np.mean([jaccard(sel["precision"][l][:k], sel[f"{a} (matched)"][l][:k])
-                                           for sel in ev.selections for l in layers if sel["precision"][l]] or [0.0]))
-                         for a in APPLE_METRICS}
-    m["area"] = ev.area(5)
-
-    # §5.1: secondary classifier on masked images (70 % train / 30 % test)
+        m[f"counts{k}"] = ev.counts(k)
+        m[f"kept_abs{k}"] = {l: float(np.mean([len(sel[_ABS][l][:k]) for sel in ev.selections])) for l in layers}
     n_tr = int(round(0.7 * len(ds)))
-    ytr, yte = ds.labels[:n_tr], ds.labels[n_tr:]
-    acc = {}
-    for name in ["full image", "precision", "correlation", *APPLE_METRICS, _MATCHED]:
-        xm = ds.images if name == "full image" else masked_images(ev, ds.images, name, 5)
-        xm = nn.functional.avg_pool2d(xm, _SEC_POOL)
-        acc[name] = secondary_accuracy(xm[:n_tr], ytr, xm[n_tr:], yte, n_classes=6, width=s["width"],
-                                       epochs=s["epochs"], batch_size=16, lr=1e-2, seed=seed)
-    m["acc"] = acc
+    m["evidence"] = {name: v[0] for name, v in ev.localization(centre, 5).items()}
+    m["evidence_test"] = {name: float(np.mean([any(centre[i, r0:r1, c0:c1].any() for _, _, (r0, c0, r1, c1)
+                                                   in ev.selected_boxes(i, name, 5))
+                                               for i in range(n_tr, len(ds))]))
+                          for name in _SEC_METRICS}
+    m["area"] = ev.area(5)
+    m["acc"], m["sec_rows"] = _secondary(ev, ds, secondary, s, seed)
 
-    # Jaccard(correlation, precision with a relative λ), trained vs untrained vs random sets
-    jt = {l: float(np.mean(_selection_jaccard(ev, "correlation", _REL, 5, l))) for l in layers}
+    # Jaccard(correlation, precision) and Spearman ρ of their scores: trained vs untrained vs random sets
+    jt = {l: float(np.mean(_selection_jaccard(ev, "correlation", "precision", 5, l))) for l in layers}
+    rho = {l: _nanmean([rank_correlation(sc["correlation"][l], sc["precision"][l]) for sc in ev.scores])
+           for l in layers}
     chance = {}
     for l in layers:
         c = _layer_units(model, l)
-        chance[l] = float(np.mean([_chance_jaccard(c, len(sel["correlation"][l][:5]), len(sel[_REL][l][:5]))
+        chance[l] = float(np.mean([_chance_jaccard(c, len(sel["correlation"][l][:5]), len(sel["precision"][l][:5]))
                                    for sel in ev.selections]))
     untrained = _untrained_copy(model, 5000 + seed)
     ju = {l: [] for l in layers}
+    rho_u = {l: [] for l in layers}
     for i in range(s["n_probe"]):
         res = resample(untrained, ds.images[i:i + 1], layers, n=_N, sigma=_SIGMA, seed=noise_seed + i)
         for l in layers:
-            ju[l].append(jaccard(top_neurons(res.importance(l, "correlation"), 5),
-                                 top_neurons(res.importance(l, "precision", _LAMBDA, "layer_max"), 5)))
+            a, b = res.importance(l, "correlation"), res.importance(l, "precision", _LAMBDA, "layer_max")
+            ju[l].append(jaccard(top_neurons(a, 5), top_neurons(b, 5)))
+            rho_u[l].append(rank_correlation(a, b))
     # the trained network on the same probe images as the untrained one (paired)
-    jt_probe = {l: float(np.mean(_selection_jaccard(ev, "correlation", _REL, 5, l)[:s["n_probe"]])) for l in layers}
+    jt_probe = {l: float(np.mean(_selection_jaccard(ev, "correlation", "precision", 5, l)[:s["n_probe"]]))
+                for l in layers}
     m["jac"] = {"trained": jt, "trained_probe": jt_probe, "chance": chance,
-                "untrained": {l: float(np.mean(v)) for l, v in ju.items()}}
+                "untrained": {l: float(np.mean(v)) for l, v in ju.items()},
+                "rho": rho, "rho_untrained": {l: _nanmean(v) for l, v in rho_u.items()}}
     return m
 
 
@@ -1127,83 +1363,102 @@ def _sizes_text(quick: bool) -> str:
             f"width {s['width']}, {s['epochs']} epochs, untrained net on {s['n_probe']} of the images")
 
 
-def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
+def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True, secondary: str = "crop") -> list:
     """The paper's claims (:data:`CLAIMS`) re-measured over ``seeds`` (see :mod:`xnb.claims`).
 
     Per seed: a fresh sample of standard-difficulty flowers (seed 1000 + seed), fresh perturbation
     noise and random-unit draws, a fresh secondary-classifier initialisation and a fresh untrained
-    network; the shipped ``flowers-single`` is fixed. ``quick``: fewer images, a smaller and shorter
-    secondary classifier (the notebook's setting)."""
+    network; the shipped ``flowers-single`` is fixed. ``quick``: fewer images, a shorter secondary
+    classifier (the notebook's setting). ``secondary``: the secondary classifier's input — ``"crop"``
+    (default, the paper's protocol: the cropped, resized patches, :func:`patch_images`) or ``"mask"``
+    (whole images masked outside the patches, :func:`masked_images`).
+
+    Protocol (every claim): like for like — k units per layer for every metric (random units drawn per
+    layer, k of them), precision's λ relative to the layer's largest mean activation, silent units'
+    empty patches and unfilled slots counted as misses; each note gives the patch counts."""
     from . import models
     from .claims import over_seeds
 
     seeds = check_seeds(seeds)
     quick = check_quick(quick)
+    check_choice(secondary, "secondary", _SECONDARY)
     model = models.load(_CLAIM_MODEL)
-    rows = over_seeds(lambda s: _measure_seed(model, s, quick), seeds, "resample claims", progress)
+    rows = over_seeds(lambda s: _measure_seed(model, s, quick, secondary), seeds, "resample claims", progress)
     sizes = _sizes_text(quick)
     layers = list(_CLAIM_LAYERS)
+    n_img = _CLAIM_SIZES[quick]["n_images"]
 
     def mean(f):
         return float(np.mean([f(r) for r in rows]))
 
     def best_apple(r, k):
-        return max(_nan0(r[f"loc{k}"][a + " (matched)"]) for a in APPLE_METRICS)
+        return max(_nan0(r[f"loc{k}"][a]) for a in APPLE_METRICS)
 
     def layer_loc(k, l, name):
-        v = [r[f"layer{k}"][l][name] for r in rows if np.isfinite(r[f"layer{k}"][l][name])]
-        return float(np.mean(v)) if v else float("nan")
+        return _nanmean([r[f"layer{k}"][l][name] for r in rows])
+
+    def counts_text(k):
+        names = ["precision", "correlation", *APPLE_METRICS, "random"]
+        slots = sorted({int(mean(lambda r: r[f"counts{k}"][nm]["slots"])) for nm in names})
+        same = (f"{slots[0]} patch slots per seed for every metric ({n_img} images × {len(layers)} layers × {k})"
+                if len(slots) == 1 else "patch slots per seed " + ", ".join(
+                    f"{nm} {mean(lambda r: r[f'counts{k}'][nm]['slots']):.0f}" for nm in names))
+        filled = ", ".join(f"{nm} {mean(lambda r: r[f'counts{k}'][nm]['selected'] - r[f'counts{k}'][nm]['silent']):.0f}"
+                           for nm in names)
+        return f"{same}; slots holding a patch (a unit kept and not silent): {filled}"
+
+    def fmt(v):
+        return f"{v:.2f}" if np.isfinite(v) else "–"
 
     def loc_note(k):
         per_layer = "; ".join(
-            f"{l} precision " + (f"{layer_loc(k, l, 'precision'):.2f}" if np.isfinite(layer_loc(k, l, 'precision'))
-                                 else "– (no unit kept)")
-            + f" vs APPLE top-{k} {min(layer_loc(k, l, a) for a in APPLE_METRICS):.2f}–"
-              f"{max(layer_loc(k, l, a) for a in APPLE_METRICS):.2f}"
+            f"{l}: precision {fmt(layer_loc(k, l, 'precision'))}, best APPLE "
+            f"{fmt(max(layer_loc(k, l, a) for a in APPLE_METRICS))}, random {fmt(layer_loc(k, l, 'random'))}"
             for l in layers)
-        kept = ", ".join(f"{mean(lambda r: r[f'kept{k}'][l]):.2f}" for l in layers)
-        return (f"λ = {_LAMBDA} leaves precision {kept} of the top-{k} units per image in {', '.join(layers)} (the "
-                f"baseline is cut to the same counts); "
-                f"per layer: {per_layer}; random units matched to precision {mean(lambda r: _nan0(r[f'loc{k}'][_MATCHED])):.2f}, "
-                f"{k} random units per layer {mean(lambda r: r[f'loc{k}']['random']):.2f}; precision with λ "
-                f"relative to the layer max {mean(lambda r: _nan0(r[f'loc{k}'][_REL])):.2f}; Jaccard of precision's units "
-                f"with each APPLE metric's (same counts) " + ", ".join(f"{a} {mean(lambda r: r[f'same{k}'][a]):.2f}"
-                                                                        for a in APPLE_METRICS)
-                + f"; the best APPLE metric with "
-                f"its full top {k} in every layer {mean(lambda r: max(r[f'loc{k}'][a] for a in APPLE_METRICS)):.2f}; "
-                f"patches counted per "
-                f"seed: precision {mean(lambda r: r[f'n{k}']['precision']):.0f}, each APPLE metric's full top {k} about "
-                f"{mean(lambda r: r[f'n{k}']['activation_sum']):.0f} (means over seeds)")
+        kept_abs = "/".join(f"{mean(lambda r: r[f'kept_abs{k}'][l]):.2f}" for l in layers)
+        return (f"{counts_text(k)}; per layer: {per_layer}; every metric: "
+                + ", ".join(f"{nm} {mean(lambda r: _nan0(r[f'loc{k}'][nm])):.2f}"
+                            for nm in ["precision", "correlation", *APPLE_METRICS, "random"])
+                + f"; with the authors' absolute λ = {_LAMBDA} precision keeps {kept_abs} of the {k} units per image "
+                f"in {'/'.join(layers)} (means over seeds)")
 
     def sec_note():
         others = ["correlation", *APPLE_METRICS]
         full = mean(lambda r: r['acc']['full image'])
-        n_img = _CLAIM_SIZES[quick]["n_images"]
         n_tr = int(round(0.7 * n_img))
         warn = (f"with {n_tr} training images the classifier on full images is at chance ({full:.2f}); "
                 if full <= 1 / 6 + 0.05 else "")
-        return (warn + f"accuracy (chance 1/6 = 0.17): full image {mean(lambda r: r['acc']['full image']):.2f}, precision "
-                f"{mean(lambda r: r['acc']['precision']):.2f}, correlation {mean(lambda r: r['acc']['correlation']):.2f}, "
-                f"APPLE {min(mean(lambda r: r['acc'][a]) for a in APPLE_METRICS):.2f}–"
-                f"{max(mean(lambda r: r['acc'][a]) for a in APPLE_METRICS):.2f}, random units matched to precision "
-                f"{mean(lambda r: r['acc'][_MATCHED]):.2f}; image area left visible: precision "
-                f"{mean(lambda r: r['area']['precision']):.0%}, others "
-                f"{min(mean(lambda r: r['area'][a]) for a in others):.0%}–{max(mean(lambda r: r['area'][a]) for a in others):.0%}, "
-                f"random matched {mean(lambda r: r['area'][_MATCHED]):.0%}; "
-                f"{n_img - n_tr} test images per seed "
-                f"(means over seeds)")
+        tr, te = mean(lambda r: r["sec_rows"]["precision"][0]), mean(lambda r: r["sec_rows"]["precision"][1])
+        rows_txt = (f"{te:.0f} test patch slots per seed for every metric ({n_img - n_tr} test images × "
+                    f"{len(layers)} layers × 5), empty test slots (errors): "
+                    + ", ".join(f"{nm} {mean(lambda r: r['sec_rows'][nm][2]):.1f}" for nm in _SEC_METRICS)
+                    + f"; training patches: precision {tr:.0f}, "
+                    + ", ".join(f"{nm} {mean(lambda r: r['sec_rows'][nm][0]):.0f}" for nm in _SEC_METRICS[1:])
+                    if secondary == "crop" else f"{n_img - n_tr} test images per seed")
+        return (warn + f"accuracy (chance 1/6 = 0.17): full image {full:.2f}, "
+                + ", ".join(f"{nm} {mean(lambda r: r['acc'][nm]):.2f}" for nm in _SEC_METRICS)
+                + f"; {rows_txt}; the class evidence (a visible centre-disc pixel) lies in this share of the "
+                "top-5 patch slots: " + ", ".join(f"{nm} {mean(lambda r: r['evidence'][nm]):.2f}" for nm in _SEC_METRICS)
+                + " — and in at least one patch of this share of the test images: "
+                + ", ".join(f"{nm} {mean(lambda r: r['evidence_test'][nm]):.2f}" for nm in _SEC_METRICS)
+                + f"; image area inside the patches: precision {mean(lambda r: r['area']['precision']):.0%}, others "
+                f"{min(mean(lambda r: r['area'][a]) for a in others):.0%}–"
+                f"{max(mean(lambda r: r['area'][a]) for a in others):.0%}, random "
+                f"{mean(lambda r: r['area']['random']):.0%} (means over seeds)")
 
     def jac_note():
-        return ("per layer (" + ", ".join(layers) + "): trained "
-                + "/".join(f"{mean(lambda r: r['jac']['trained'][l]):.2f}" for l in layers) + ", untrained "
-                + "/".join(f"{mean(lambda r: r['jac']['untrained'][l]):.2f}" for l in layers) + ", random sets "
-                + "/".join(f"{mean(lambda r: r['jac']['chance'][l]):.2f}" for l in layers) + " (means over seeds)")
+        per = lambda key: "/".join(fmt(_nanmean([r["jac"][key][l] for r in rows])) for l in layers)
+        return ("per layer (" + "/".join(layers) + "): Jaccard trained " + per("trained") + ", untrained "
+                + per("untrained") + ", random sets " + per("chance")
+                + "; Spearman ρ(correlation scores, precision scores) trained " + per("rho")
+                + ", untrained " + per("rho_untrained") + " (means over images and seeds)")
 
     sec_others = ["correlation", *APPLE_METRICS]
     measured = [
         ([_nan0(r["loc5"]["precision"]) for r in rows], [best_apple(r, 5) for r in rows], lambda: loc_note(5)),
         ([_nan0(r["loc20"]["precision"]) for r in rows], [best_apple(r, 20) for r in rows], lambda: loc_note(20)),
-        ([_nan0(r["loc5"]["precision"]) for r in rows], [_nan0(r["loc5"][_MATCHED]) for r in rows], lambda: loc_note(5)),
+        ([_nan0(r["loc5"]["precision"]) for r in rows], [_nan0(r["loc5"]["random"]) for r in rows],
+         lambda: loc_note(5)),
         ([r["acc"]["precision"] for r in rows], [max(r["acc"][o] for o in sec_others) for r in rows], sec_note),
         ([r["acc"]["precision"] for r in rows], [r["acc"]["correlation"] for r in rows], sec_note),
         ([float(np.mean(list(r["jac"]["trained_probe"].values()))) for r in rows],
@@ -1212,8 +1467,12 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
          [float(np.mean(list(r["jac"]["chance"].values()))) for r in rows], jac_note),
     ]
     out = []
-    for spec, (values, baseline, note) in zip(CLAIMS, measured):
-        out.append(spec.judge(values, baseline=baseline, seeds=seeds, note=note(), protocol=spec.protocol + sizes))
+    for i, (spec, (values, baseline, note)) in enumerate(zip(CLAIMS, measured)):
+        protocol = _P_SEC[secondary] if i in (3, 4) else spec.protocol
+        c = spec.judge(values, baseline=baseline, seeds=seeds, note=note(), protocol=protocol + sizes)
+        if i in (3, 4):
+            c.metric = _M_SEC[secondary]
+        out.append(c)
     return out
 
 

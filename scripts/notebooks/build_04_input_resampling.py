@@ -16,9 +16,12 @@ Networks via Input Resampling* (ICML WHI 2017). Module: `xnb.resample`.
    four APPLE baselines, from one batched forward pass;
 3. turn the top units into image patches with the deconvnet, and compare two selections with the
    Jaccard index;
-4. check the paper's claims — patch localization (Table 1), secondary-classifier accuracy (§5.1),
-   convergence of the two metrics during training (Fig. 3) — against ground truth, re-measured over
-   seeds by `R.claims()`, and read where they do not hold here and why.
+4. compare the metrics like for like — the same layers, the same number of units per layer, a random
+   baseline drawn per layer, silent units counted as misses — on patch localization (Table 1) and on the
+   paper's cropped-patch secondary classifier (§5.1);
+5. check the paper's claims — including the convergence of the two metrics (Fig. 3), with their rank
+   correlation beside the Jaccard index — re-measured over seeds by `R.claims()`, and read where they do
+   not hold here and why.
 
 **The method.** For an image $x$, copy $i = 1..n$ is $x \odot (1 + \varepsilon_i)$ with
 $\varepsilon_i \sim \mathcal N(0, \sigma)$ per pixel (§4.1; $n = 50$, $\sigma = 0.1$). With
@@ -35,7 +38,10 @@ $$I_{\text{prec}} = \frac{1}{RC}\sum_{r,c}\frac{1}{\operatorname{Var}_i\, z_i[r]
 (eq. 2 is |Pearson r| per position, averaged; the paper prints eq. 3's variance as
 $\sum z^2 - (\sum z)^2$, which lacks the $1/n$ factors — we use the variance it stands for.)
 The APPLE baselines use the clean image only: the sum and the variance of the unit's activation map,
-and the sum and the variance of its filter weights. The top $N$ units per layer are back-projected by
+and the sum and the variance of its weights. For the weights the paper (§3, the two equations after
+eq. 1) sums $w^{l+1}_{x,y}$ — the **outgoing** weights, those of the next layer that multiply the unit
+(xnb's default, `resample(weights="outgoing")`); the authors' code uses the unit's own filter $w^l$
+(`weights="incoming"`). The top $N$ units per layer are back-projected by
 the deconvnet from their maximum location; the **patch** is the bounding box of the non-zero pixels.
 Two selections $s_1, s_2$ are compared by the Jaccard index $S = |s_1 \cap s_2| / |s_1 \cup s_2|$.
 
@@ -44,6 +50,13 @@ Two selections $s_1, s_2$ are compared by the Jaccard index $S = |s_1 \cap s_2| 
 0.5) — `jaccard(definition="sum")`. Positions where a unit never changes across the copies (a ReLU stuck
 at 0) make eq. 2 undefined and eq. 3 infinite: they are left out of the means (documented in
 `ResampledActivations.importance`); units below $\lambda$ score $-\infty$.
+
+**The threshold λ is relative.** The paper's λ = 0.1 is in activation units of a VGG16 fed 0–255 pixels.
+Our inputs are in [0, 1], activations are smaller, and an absolute λ = 0.1 silently discards whole
+shallow layers (every conv2 unit of the flower model: precision then has no conv2 patch at all). xnb
+reads λ as a fraction of the layer's largest mean activation (`threshold_scale="layer_max"`, the
+default): precision keeps, in every layer, the units that reach a tenth of the layer's most active unit.
+Section 2 counts, per layer, what each reading keeps.
 """)
 
 code(r"""
@@ -74,7 +87,8 @@ code(r"""
 USE_VGG16 = False  # True: torchvision VGG16 (pretrained, online), conv layers 3-9 as in the paper
 N = 50             # copies per image (§4.1)
 SIGMA = 0.1        # noise of the filter 1 + N(0, σ)
-LAMBDA = 0.1       # precision threshold λ
+LAMBDA = 0.1       # precision threshold λ, relative to each layer's largest mean activation
+THRESHOLD_SCALE = "layer_max"   # "absolute": λ in activation units (the authors' code)
 """, tags=["parameters"])
 
 code(r"""
@@ -88,16 +102,11 @@ if USE_VGG16:
     LAYERS = convs[2:9]                            # conv layers 3..9
     COLORS = {l: (230, 40, 40) if j < 2 else (40, 200, 60) if j < 5 else (40, 90, 240) for j, l in enumerate(LAYERS)}
     images = data.sample_photos(224)
-    THRESHOLD_SCALE = "absolute"
 else:
     model = models.load("flowers-single")
     LAYERS = ["conv2", "conv3", "conv4"]           # conv1's 3-px patches are too small (the paper skipped layers 1-2)
     COLORS = R.depth_colors(LAYERS)                # conv2 red, conv3 green, conv4 blue
     images = data.flowers(24, seed=777)
-    # λ = 0.1 in activation units, as in the authors' code. Our inputs are in [0, 1] (their VGG16 saw 0-255), so
-    # activations are small and this λ can discard whole shallow layers: precision then picks deep units only
-    # (the claims table's notes give how many units it keeps per layer, and the scores with a relative λ).
-    THRESHOLD_SCALE = "absolute"
 print(type(model).__name__, "layers:", LAYERS)
 """)
 
@@ -142,7 +151,23 @@ for layer in LAYERS:
     for m, s in scores[layer].items():
         print(f"  {m:20s} top 5: {R.top_neurons(s, 5)}")
     a, b = R.top_neurons(scores[layer]["correlation"]), R.top_neurons(scores[layer]["precision"])
-    print(f"  Jaccard(correlation, precision) = {R.jaccard(a, b):.2f} (authors' formula: {R.jaccard(a, b, 'sum'):.2f})")
+    print(f"  Jaccard(correlation, precision) = {R.jaccard(a, b):.2f} (authors' formula: {R.jaccard(a, b, 'sum'):.2f}); "
+          f"Spearman ρ of their scores over all {res.n_units(layer)} units = "
+          f"{R.rank_correlation(scores[layer]['correlation'], scores[layer]['precision']):.2f}")
+""")
+
+md(r"""
+**What λ does, per layer.** The units precision keeps on this image with λ read relative to the layer's
+largest mean activation (the default) and with λ in activation units (the authors' reading), beside the
+layer's largest mean activation:
+""")
+
+code(r"""
+for layer in LAYERS:
+    act = res.mean_activation(layer)
+    kept = {sc: int((res.importance(layer, "precision", LAMBDA, sc) > -np.inf).sum()) for sc in ("layer_max", "absolute")}
+    print(f"{layer}: {res.n_units(layer)} units, largest mean activation {float(act.max()):.3f}; precision keeps "
+          f"{kept['layer_max']} with λ relative, {kept['absolute']} with λ = {LAMBDA} absolute")
 """)
 
 md(r"""
@@ -193,11 +218,81 @@ explorer
 """)
 
 md(r"""
-## 5 · Do the two metrics converge while the network learns? (Fig. 3)
+## 5 · Like for like: every metric on the same slots (Table 1, §5.3)
+
+The paper keeps "the number of images selected in each layer … constant across all metrics". So here every
+metric — and a random baseline drawn per layer — keeps its top k units in every layer, on the same images;
+a slot whose unit is silent on the image (its deconvnet map is empty: no patch) or that λ left without a
+unit counts as a **miss** (`localization(empty="miss")`). Every metric is then scored on the same number
+of patch slots, which the table prints beside the hit rate. A slot *hits* when its patch box holds a
+visible flower pixel.
+""")
+
+code(r"""
+import pandas as pd
+if not USE_VGG16:
+    n_ev = 6 if QUICK else 12
+    ev_x = images.images[:n_ev]
+    t = time.perf_counter()
+    ev = R.evaluate_patches(model, ev_x, LAYERS, k_max=5, n=N, sigma=SIGMA, threshold=LAMBDA,
+                            threshold_scale=THRESHOLD_SCALE, seed=0, progress=False)
+    visible = images.flower_masks[:n_ev] & ~images.occluder_masks[:n_ev]
+    print(f"{n_ev} images, top 5 per layer: {time.perf_counter() - t:.1f} s")
+    rows = {}
+    for scope in LAYERS + ["all layers"]:
+        for metric, (frac, slots) in ev.localization(visible, 5, layers=None if scope == "all layers" else [scope]).items():
+            rows.setdefault(metric, {})[(scope, "hit rate")] = f"{frac:.2f}"
+            rows[metric][(scope, "slots")] = slots
+    display(pd.DataFrame(rows).T)   # rows: metrics; columns: layer x (hit rate, patch slots scored)
+    counts = pd.DataFrame(ev.counts(5)).T
+    counts["holding a patch"] = counts["selected"] - counts["silent"]
+    display(counts)
+""")
+
+md(r"""
+The second table says where the misses come from: `selected` below `slots` means λ kept fewer than five
+units in some layer; `silent` counts selected units with no activation on the image (an empty patch).
+Random units are often silent, which is what makes them a low bar.
+
+## 6 · The paper's secondary classifier: cropped patches (§5.1)
+
+The paper trains a small CNN "on the collection of the top 5 patches … from each image", each patch
+re-sized to the same size. `R.patch_images` crops every slot's patch from its image and resizes it (an
+empty slot gives a blank crop, flagged); `R.secondary_accuracy` trains the §5.1 CNN on the training
+images' patches and scores every test slot, blank ones as errors. Below: the crops of one image for two
+metrics, and — the measured reason the metrics can or cannot be told apart by this test — the share of
+slots whose patch shows the class evidence (a visible pixel of the flower's centre disc, whose colour is
+the class).
+""")
+
+code(r"""
+if not USE_VGG16:
+    fig, axes = plt.subplots(2, 15, figsize=(14, 2.3))
+    for row, metric in enumerate(["precision", "random"]):
+        crops, idx, empty = R.patch_images(ev, ev_x, metric, k=5, size=16)
+        for j, ax in enumerate(axes[row]):
+            ax.imshow(crops[j].permute(1, 2, 0).clamp(0, 1)); ax.axis("off")
+            ax.set_title(("empty" if empty[j] else LAYERS[j // 5]), fontsize=6)
+        axes[row, 0].text(-4, 8, metric, fontsize=8, ha="right", va="center")
+    fig.suptitle("image 0: top-5 patch crops per layer (16 x 16)", fontsize=9)
+    plt.tight_layout(); plt.show()
+    centre = images.part_masks[:n_ev, images.part_names.index("center")] & ~images.occluder_masks[:n_ev]
+    evidence = {m: v[0] for m, v in ev.localization(centre, 5).items()}
+    print("share of the top-5 slots whose patch shows the centre disc:",
+          ", ".join(f"{m} {v:.2f}" for m, v in evidence.items()))
+""")
+
+md(r"""
+The classifier's accuracies, per metric and over seeds, are in the claims table below (the rows on the
+secondary classifier, with every metric's accuracy and the same evidence shares in their note).
+
+## 7 · Do the two metrics converge while the network learns? (Fig. 3)
 
 We train a fresh flower network one epoch at a time and, after each epoch, measure its accuracy and the
 mean Jaccard similarity between the top-5 units by correlation and by precision (per layer, over probe
-images). This is the paper's experiment in miniature (a few hundred images, a few epochs): a figure to look
+images) — and, beside it, Spearman's rank correlation of the two metrics' scores over *all* units of a
+layer (the Jaccard only looks at the top five, so it can stay low while the full rankings agree). This is
+the paper's experiment in miniature (a few hundred images, a few epochs): a figure to look
 at, not a verdict — the claims table below compares the trained shipped network with untrained ones over
 seeds.
 """)
@@ -215,18 +310,20 @@ if not USE_VGG16:
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
     ax[0].plot(hist["epoch"], hist["accuracy"], "o-k", label="test accuracy")
     ax[0].plot(hist["epoch"], hist["jaccard"], "s-", c="tab:orange", label="Jaccard(corr, prec), mean over layers")
-    ax[0].set_xlabel("epoch"); ax[0].legend(fontsize=8); ax[0].set_ylim(0, 1.02)
+    ax[0].plot(hist["epoch"], hist["rank_correlation"], "^--", c="tab:purple", label="Spearman ρ(corr, prec scores)")
+    ax[0].set_xlabel("epoch"); ax[0].legend(fontsize=8); ax[0].set_ylim(-0.05, 1.02)
     for l in LAYERS:
         ax[1].plot(hist["epoch"], [d[l] for d in hist["jaccard_per_layer"]], "o-", c=np.array(COLORS[l]) / 255, label=l)
     ax[1].set_xlabel("epoch"); ax[1].set_ylabel("Jaccard"); ax[1].legend(fontsize=8)
     plt.tight_layout(); plt.show()
     rho = np.corrcoef(hist["accuracy"], hist["jaccard"])[0, 1] if np.std(hist["jaccard"]) > 0 else float("nan")
     print("accuracy:", np.round(hist["accuracy"], 2), "\nJaccard: ", np.round(hist["jaccard"], 3),
+          "\nSpearman ρ of the scores:", np.round(hist["rank_correlation"], 2),
           f"\nPearson r(accuracy, Jaccard) over epochs = {rho:.2f}")
 """)
 
 md(r"""
-## 6 · The paper's claims, re-measured
+## 8 · The paper's claims, re-measured
 
 `R.claims()` measures every claim this notebook makes, once per seed (each seed draws a fresh sample of
 flowers, fresh perturbation noise and random units, a fresh secondary classifier and a fresh untrained
@@ -234,35 +331,46 @@ network; the shipped `flowers-single` stays fixed), and judges it by a rule fixe
 (`R.CLAIMS`). The experiments, on the flowers' ground truth instead of the paper's hand counts:
 
 * **Patch localization (Table 1, §5.3).** The paper counted by hand whether each patch (top 5 per layer)
-  contained pixels of the person. We count automatically: a patch hits if its box contains a *visible*
-  flower pixel (`flower_masks` minus `occluder_masks`). λ may leave precision fewer than k units in a layer;
-  as the paper keeps the number of patches per layer constant across metrics, precision is compared with
-  the best of the four APPLE metrics cut to the same count per image and layer, and with units drawn at
-  random in each layer, again as many as precision kept there (chance).
-* **Secondary classifier (§5.1, Fig. 2).** A small CNN is trained on the images masked outside a metric's
-  top-5 patches (all layers; average-pooled to 16 px to fit the time budget) and tested on masked held-out
-  images; precision is compared with the best other metric and with correlation. The note also gives the
-  accuracy on full images (what the classifier can learn from so few images at all) and on random units'
-  patches.
+  contained pixels of the person. We count automatically, like for like as in section 5: every metric keeps
+  k units (5 or 20) in every layer, precision with λ relative to the layer's largest mean activation, a
+  silent unit's empty patch or an unfilled slot is a miss, so every metric — the best of the four APPLE
+  metrics, and k random units per layer (chance) — is scored on the same number of slots (the note prints
+  the counts, per layer and per metric).
+* **Secondary classifier (§5.1, Fig. 2).** The paper's protocol, as in section 6: the §5.1 CNN trained on
+  the cropped, resized top-5 patches of the training images, scored on every patch slot of the held-out
+  images; precision is compared with the best other metric and with correlation. The note gives every
+  metric's accuracy (random units included), the accuracy on full images — what the classifier can learn
+  from this many images at all — and the share of slots showing the class evidence. `R.claims(...,
+  secondary="mask")` runs the earlier variant (whole images masked outside the patches).
 * **Convergence (Fig. 3, §5.2).** The Jaccard similarity of the top-5 units by correlation and by precision
   for the trained network, against the same architecture untrained (chance accuracy) and against two random
-  unit sets of the same sizes.
+  unit sets of the same sizes; the note adds Spearman's rank correlation of the two metrics' scores per
+  layer, trained and untrained.
 
-**These are the quick settings** (few images per seed, a small, briefly trained secondary classifier — its
-accuracies are a smoke test here); the full report, with more images per seed, is `docs/claims.md`
-(`make claims`). Where a verdict is *does not hold* or *inconclusive*, the **note** column gives the
-mechanism measured in the same run (how many units λ keeps per layer, the per-layer localization, the
-accuracies and the image area each selection leaves visible, the per-layer Jaccard).
+**These are the quick settings**: few images per seed and a briefly trained secondary classifier. Its
+accuracies here are a smoke test, not the paper's numbers and not the full report's: the note's
+full-image accuracy, measured in the same run, says whether the classifier could learn anything from so
+few images at all (it warns when that is at chance). The full report, with more images per seed, is
+`docs/claims.md` (`make claims`); compare it with the paper, not this run. Where a verdict is *does not
+hold* or *inconclusive*, the cell after the table prints the claim's note — the mechanism measured in the
+same run (per-layer localization and patch counts, every metric's accuracy and evidence share, the
+per-layer Jaccard and rank correlation).
 """)
 
 code(r"""
-import pandas as pd
 import xnb.claims
 t = time.perf_counter()
 CLAIMS = R.claims(seeds=(0, 1, 2), quick=True)
 print(f"claims (quick settings, seeds 0, 1, 2): {time.perf_counter() - t:.1f} s")
 with pd.option_context("display.max_colwidth", None):
     display(xnb.claims.table(CLAIMS))
+""")
+
+code(r"""
+# beside every verdict that disagrees with the paper: the reason measured in the same run
+for c in CLAIMS:
+    if c.verdict != "holds":
+        print(f"[{c.verdict}] {c.name}\n  ours: {c.ours()} (per seed {c.per_seed()})\n  measured: {c.note}\n")
 """)
 
 md(r"""
