@@ -33,7 +33,7 @@ from torch import nn
 
 from ._check import check_choice, check_float, check_int, model_device, resolve_device
 from .exercises import Exercise
-from .layers import capture, get_layer
+from .layers import auto_batch_size, capture, get_layer, last_feature_map
 
 __all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "AdditiveExplainer", "Setup",
            "AdditiveExplorer", "warmth_performer",
@@ -46,9 +46,12 @@ __all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "Ad
 
 class Performer:
     """The explained score y: output ``target`` of ``model`` (a class logit, an attribute score) or any
-    ``head(model_output) -> [N]``; ``feature_layer`` is the top conv feature map g reads."""
+    ``head(model_output) -> [N]``; ``feature_layer`` is the top conv feature map g reads — by default the
+    model's last conv block (:func:`xnb.layers.last_feature_map`: ``pool4`` of the shipped nets,
+    ``features.30`` of VGG16, ``layer4.1.relu`` (the block output) of ResNet-18; ``input_shape`` sets the probe's image size)."""
 
-    def __init__(self, model: nn.Module, target=None, feature_layer: str = "pool4", head=None):
+    def __init__(self, model: nn.Module, target=None, feature_layer: str | None = None, head=None,
+                 input_shape=None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         if (target is None) == (head is None):
@@ -60,6 +63,8 @@ class Performer:
         self.model = model
         self.target = target
         self.head = head
+        if feature_layer is None:
+            feature_layer = last_feature_map(model, input_shape)
         self.feature_layer = get_layer(model, feature_layer)[0]
 
     def score(self, out: torch.Tensor) -> torch.Tensor:
@@ -317,11 +322,17 @@ class AdditiveExplainer:
             check_int(self.prior_epochs, "prior_epochs", minimum=0)
         check_choice(self.init, "init", ("uniform", "default"))
 
-    def precompute(self, performer: Performer, concepts, data, batch_size: int = 256):
-        """(y, Y, feature maps, w) for every image of ``data`` (an ImageSet or images tensor)."""
+    def precompute(self, performer: Performer, concepts, data, batch_size: int | None = None):
+        """(y, Y, feature maps, w) for every image of ``data`` (an ImageSet or images tensor), in passes of
+        ``batch_size`` images (default: the explainer's ``batch_size``, capped by
+        :func:`xnb.layers.auto_batch_size` -- the prior's gradients keep each pass's graph alive)."""
         images = getattr(data, "images", data)
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
             raise TypeError("data: expected an xnb ImageSet or images [N,C,H,W]")
+        if batch_size is None:
+            batch_size = min(check_int(self.batch_size, "batch_size", minimum=1),
+                             auto_batch_size(performer.model, images[:1].to(model_device(performer.model))))
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         model = performer.model
         was = model.training
         model.eval()

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._check import check_float, check_images, check_int, model_device
-from .layers import capture, get_layer, layers as _layers
+from .layers import capture, count_calls, get_layer, has_inplace, layers as _layers, reading_hook, resolve_call
 from .rules import Composite, excitation_rules, relu_rules
 
 __all__ = ["attribute", "METHODS", "explained_score"]
@@ -67,7 +67,7 @@ _DEFAULT_REDUCE = {
 _REDUCE = ("sum", "pos_sum", "abs_sum", "max_abs", "l2", "pos_l2")
 
 _COMMON_OPTIONS = {"raw", "resize", "saliency_layer", "reduce", "batch_size", "channel_score",
-                   "fix_stride"}
+                   "fix_stride", "call"}
 _METHOD_OPTIONS = {
     "integrated_gradients": {"baselines", "n_steps", "internal_batch_size"},
     "smoothgrad": {"nt_samples", "stdevs", "nt_type", "seed"},
@@ -88,12 +88,18 @@ class _Selection:
     ``layer`` (``kind="channel"``/``"neuron"``); ``index`` has one entry per row."""
 
     def __init__(self, kind: str, index: list, layer: str | None, module: nn.Module | None,
-                 channel_score: str = "sum"):
+                 channel_score: str = "sum", call: int = 0, reused: bool = False):
         self.kind = kind
         self.index = index
         self.layer = layer
         self.module = module
         self.channel_score = channel_score
+        self.call = call  # which call of a reused layer is explained (0-based; xnb.layers' rule)
+        self.reused = reused
+
+    def rows(self, index: list) -> "_Selection":
+        """The same selection for a slice of the rows."""
+        return _Selection(self.kind, index, self.layer, self.module, self.channel_score, self.call, self.reused)
 
     def score(self, out: torch.Tensor) -> torch.Tensor:
         """Per-row scalar from the model output (targets) or the layer output (units): [R]."""
@@ -122,17 +128,18 @@ class _Selection:
 
 
 def explained_score(model, x, target=None, layer=None, channel=None, neuron=None,
-                    channel_score: str = "sum") -> torch.Tensor:
+                    channel_score: str = "sum", call: int | None = None) -> torch.Tensor:
     """The scalar(s) :func:`attribute` explains, evaluated on ``x`` ([N] or [N,k]): a class logit or a
-    unit's value (a whole channel's sum). Useful to check completeness (e.g. LRP, IG)."""
+    unit's value (a whole channel's sum) at the layer's last call (or ``call=``). Useful to check
+    completeness (e.g. LRP, IG)."""
     x = check_images(x)
-    sel, n, k, many = _make_selection(model, x, target, layer, channel, neuron, channel_score)
+    sel, n, k, many = _make_selection(model, x, target, layer, channel, neuron, channel_score, call)
     xr = x.to(model_device(model)).repeat_interleave(k, 0) if k > 1 else x.to(model_device(model))
     with torch.no_grad():
         if sel.kind == "target":
             out = model(xr)
         else:
-            with capture(model, sel.layer) as cap:
+            with capture(model, sel.layer, call=sel.call) as cap:
                 model(xr)
             out = cap[sel.layer]
         s = sel.score(out)
@@ -152,7 +159,7 @@ def _as_index_list(value, name: str, n: int) -> list:
     raise TypeError(f"{name}: expected an int or a sequence of {n} ints (one per image), got {value!r}")
 
 
-def _make_selection(model, x, target, layer, channel, neuron, channel_score):
+def _make_selection(model, x, target, layer, channel, neuron, channel_score, call=None):
     """Returns (selection over the repeated batch, N, k units per image, whether a list was given)."""
     n = x.shape[0]
     if channel_score not in ("sum", "energy"):
@@ -160,6 +167,8 @@ def _make_selection(model, x, target, layer, channel, neuron, channel_score):
     if layer is None:
         if channel is not None or neuron is not None:
             raise ValueError("layer: channel= and neuron= need layer= (the layer the unit belongs to)")
+        if call is not None:
+            raise ValueError("call: picks the call of a reused layer= and needs layer=")
         if target is None:
             with torch.no_grad():
                 target = model(x.to(model_device(model))).argmax(1).tolist()
@@ -177,7 +186,10 @@ def _make_selection(model, x, target, layer, channel, neuron, channel_score):
     if (channel is None) == (neuron is None):
         raise ValueError("channel, neuron: with layer= give exactly one of channel= (a whole channel) or "
                          "neuron= (one unit, e.g. (c, h, w) or an FC unit index)")
-    shape = _layer_shape(model, name, x)
+    xd = x.to(model_device(model))
+    call = resolve_call(model, name, xd, call)
+    reused = count_calls(model, name, xd) > 1
+    shape = _layer_shape(model, name, x, call)
     if channel is not None:
         chans = channel.tolist() if isinstance(channel, (torch.Tensor, np.ndarray)) else channel
         many = isinstance(chans, (list, tuple))
@@ -191,7 +203,7 @@ def _make_selection(model, x, target, layer, channel, neuron, channel_score):
                                  f"(0..{shape[0] - 1})")
         k = len(chans)
         index = [int(c) for _ in range(n) for c in chans]
-        return _Selection("channel", index, name, module, channel_score), n, k, many
+        return _Selection("channel", index, name, module, channel_score, call, reused), n, k, many
     # neuron
     many = isinstance(neuron, list) or (isinstance(neuron, (torch.Tensor, np.ndarray)) and np.ndim(neuron) == 2)
     items = list(neuron.tolist() if isinstance(neuron, (torch.Tensor, np.ndarray)) else neuron) if many \
@@ -210,7 +222,7 @@ def _make_selection(model, x, target, layer, channel, neuron, channel_score):
         norm.append(tuple(int(v) for v in u))
     k = len(norm)
     index = [u for _ in range(n) for u in norm]
-    return _Selection("neuron", index, name, module), n, k, many
+    return _Selection("neuron", index, name, module, "sum", call, reused), n, k, many
 
 
 def _output_size(model, x) -> int:
@@ -222,11 +234,11 @@ def _output_size(model, x) -> int:
     return cache[key]
 
 
-def _layer_shape(model, name, x) -> tuple:
-    key = (name, tuple(x.shape[1:]))
+def _layer_shape(model, name, x, call: int | None = None) -> tuple:
+    key = (name, tuple(x.shape[1:]), call)
     cache = _shape_cache(model)
     if key not in cache:
-        with capture(model, name, detach=True) as cap, torch.no_grad():
+        with capture(model, name, detach=True, call=call) as cap, torch.no_grad():
             model(x[:1].to(model_device(model)))
         if name not in cap:
             raise ValueError(f"layer: {name!r} is not called in the model's forward pass")
@@ -280,7 +292,7 @@ class _ScoreHead(nn.Module):
     def forward(self, x):
         if self.sel.kind == "target":
             return self.sel.score(self.model(x)).unsqueeze(1)
-        with capture(self.model, self.sel.layer) as cap:
+        with capture(self.model, self.sel.layer, call=self.sel.call) as cap:
             self.model(x)
         return self.sel.score(cap[self.sel.layer]).unsqueeze(1)
 
@@ -295,6 +307,19 @@ def _captum_input_signal(method, model, x, sel: _Selection, opts) -> torch.Tenso
     unit = sel.kind != "target"
     target = None if unit else sel.index
     selector = sel.score  # Captum's neuron_selector may be a callable on the layer output
+    if unit and sel.reused and method in ("saliency", "input_x_gradient", "integrated_gradients",
+                                          "guided_backprop", "deconvnet"):
+        # a reused module: Captum's Neuron* classes hook every call; explain the chosen call through a
+        # head whose output is the unit's score (same gradients, xnb's reading rule)
+        head = _ScoreHead(model, sel)
+        cls = {"saliency": ca.Saliency, "input_x_gradient": ca.InputXGradient,
+               "integrated_gradients": ca.IntegratedGradients, "guided_backprop": ca.GuidedBackprop,
+               "deconvnet": ca.Deconvolution}[method]
+        kw = dict(abs=False) if method == "saliency" else {}
+        if method == "integrated_gradients":
+            kw = dict(baselines=opts.get("baselines", None), n_steps=opts.get("n_steps", 32),
+                      internal_batch_size=opts.get("internal_batch_size", None))
+        return cls(head).attribute(x, target=0, **kw)
     if method in ("saliency", "input_x_gradient"):
         if unit:
             g = ca.NeuronGradient(model, sel.module).attribute(x, neuron_selector=selector)
@@ -379,15 +404,59 @@ def _lrp_rules(root: nn.Module, rule: str, epsilon: float):
     return added
 
 
+# Per model: the first tensor-tensor merge (residual add, gating multiply, concat) found by torch.fx, or "".
+_MERGES: "weakref.WeakKeyDictionary[nn.Module, str]" = weakref.WeakKeyDictionary()
+
+
+def _lrp_merge(model: nn.Module) -> str:
+    """Where ``model`` combines two tensors (``out += identity`` in a ResNet block, the
+    squeeze-excitation product in MobileNet, a concat), as "module path (op)"; "" when its graph is a
+    chain of layers, or when torch.fx cannot trace it. LRP rules exist for layers, not for these merges:
+    Captum's LRP passes relevance through them as a plain gradient and loses conservation (a ResNet-18
+    logit of 4.9 came back as a relevance sum of -5e10)."""
+    if model in _MERGES:
+        return _MERGES[model]
+    import operator
+
+    import torch.fx as fx
+
+    ops = {operator.add, operator.iadd, operator.mul, operator.imul, operator.sub, torch.add, torch.mul,
+           torch.cat, torch.stack, "add", "add_", "mul", "mul_", "sub"}
+    found = ""
+    try:
+        graph = fx.symbolic_trace(model).graph
+    except Exception:  # not traceable (data-dependent control flow): the conservation check still applies
+        graph = None
+    for node in (graph.nodes if graph is not None else ()):
+        if node.op in ("call_function", "call_method") and node.target in ops and \
+                sum(isinstance(a, fx.Node) for a in node.args) >= 2:
+            stack = node.meta.get("nn_module_stack") or {}
+            path = next(reversed(stack.values()))[0] if stack else "the model's forward"
+            kind = next(reversed(stack.values()))[1].__name__ if stack else ""
+            found = f"{path}{f' ({kind})' if kind else ''}: {node.name}"
+            break
+    _MERGES[model] = found
+    return found
+
+
 def _captum_lrp(model, x, sel, opts, layer):
     from captum import attr as ca
 
     rule = opts.get("rule", "epsilon")
     if rule not in ("epsilon", "alpha1beta0"):
         raise ValueError(f"rule: unknown LRP rule {rule!r}; allowed: 'epsilon', 'alpha1beta0'")
+    merge = _lrp_merge(model)
+    if merge:
+        raise ValueError(f"method: 'lrp' has no rule for the merge of two tensors at {merge} (residual "
+                         f"blocks, squeeze-excitation and concatenations are not layers Captum's LRP can "
+                         f"propagate through; the relevance would not be conserved). Use LRP on a chain of "
+                         f"layers (VGG, AlexNet), or another method such as 'excitation_backprop' or "
+                         f"'integrated_gradients'.")
     head = _ScoreHead(model, sel)
+    had_rule = {m for m in model.modules() if hasattr(m, "rule")}
     had_acts = {m for m in model.modules() if hasattr(m, "activations")}
-    added = _lrp_rules(model, rule, float(opts.get("epsilon", 1e-9)))
+    had_act = {m for m in model.modules() if hasattr(m, "activation")}
+    _lrp_rules(model, rule, float(opts.get("epsilon", 1e-9)))
     try:
         if layer is None:
             return ca.LRP(head).attribute(x, target=0)
@@ -396,12 +465,12 @@ def _captum_lrp(model, x, sel, opts, layer):
         raise ValueError(f"method: 'lrp' cannot handle this model: {exc}. Captum's LRP supports "
                          f"Conv2d, Linear, pooling, BatchNorm2d, ReLU, Dropout and Tanh layers only.") from None
     finally:
-        for m in added:  # Captum deletes rules it used; make sure none we set is left
-            if hasattr(m, "rule"):
-                del m.rule
-        for m in model.modules():  # Captum 0.9 leaves `activations` dicts on the layers it used
-            if hasattr(m, "activations") and m not in had_acts:
-                del m.activations
+        # on every path (Captum raises before its own clean-up when a layer has no rule): no `rule`,
+        # `activations` or `activation` attribute that was not there before is left on the model
+        for m in model.modules():
+            for attr_name, had in (("rule", had_rule), ("activations", had_acts), ("activation", had_act)):
+                if m not in had and attr_name in m.__dict__:
+                    delattr(m, attr_name)
 
 
 def _rules_for(method: str, opts, negate=None) -> list:
@@ -426,19 +495,23 @@ def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
 
     x = x.detach().requires_grad_(True)
     held: dict[str, torch.Tensor] = {}
+    clone = has_inplace(model)
+    # which call of each read layer (xnb.layers' rule: the chosen, default last, call) -- counted before
+    # any hook is in place, since counting runs a forward pass
+    calls = {name: resolve_call(model, name, x) for name in (read_at, opts.get("_contrast_layer")) if name}
     with Composite(model, rules) as comp:
-        def keep(key):
-            def hook(mod, inputs, output):
-                held[key] = output
-            return hook
+        def keep(key, name, call=None):
+            # the value before any later in-place op
+            return reading_hook(lambda out: held.__setitem__(key, out),
+                                call if call is not None else calls[name], clone=clone)
 
         if read_at is not None:
-            comp.add_forward_hook(get_layer(model, read_at)[1], keep("saliency"))
+            comp.add_forward_hook(get_layer(model, read_at)[1], keep("saliency", read_at))
         if sel.kind != "target":
-            comp.add_forward_hook(sel.module, keep("unit"))
+            comp.add_forward_hook(sel.module, keep("unit", sel.layer, sel.call))
         contrast_name = opts.get("_contrast_layer")
         if contrast_name is not None:
-            comp.add_forward_hook(get_layer(model, contrast_name)[1], keep("contrast"))
+            comp.add_forward_hook(get_layer(model, contrast_name)[1], keep("contrast", contrast_name))
         masks = opts.get("_sevec_masks")
         if masks is not None:  # semantic suppression: R^l = R^{l+1} · 1[V_target > threshold] (SeVec §5.1)
             rows = masks[torch.as_tensor(sel.index, device=masks.device)] if masks.shape[0] > 1 else masks
@@ -503,8 +576,7 @@ def _sevec_masks(model, x, sevec, layer, threshold, n_out: int) -> torch.Tensor:
 _VMAP_METHODS = ("saliency", "input_x_gradient", "guided_backprop", "deconvnet", "excitation_backprop")
 
 
-class _StopForward(Exception):
-    """Raised by a hook once the explained layer has run: nothing after it is needed."""
+from .layers import _StopForward  # noqa: E402  (raised by reading_hook(stop=True))
 
 
 def _rule_signal_units(method, model, x, sel: _Selection, k: int, opts, read_at: str | None):
@@ -513,16 +585,14 @@ def _rule_signal_units(method, model, x, sel: _Selection, k: int, opts, read_at:
     rules = _rules_for(method, opts)
     x = x.detach().requires_grad_(True)
     held: dict[str, torch.Tensor] = {}
+    read_call = resolve_call(model, read_at, x) if read_at is not None else None  # before any hook
     with Composite(model, rules) as comp:
         if read_at is not None:
-            comp.add_forward_hook(get_layer(model, read_at)[1],
-                                  lambda mod, inp, out: held.__setitem__("saliency", out))
-
-        def stop(mod, inp, out):
-            held["unit"] = out
-            raise _StopForward
-
-        comp.add_forward_hook(sel.module, stop)
+            comp.add_forward_hook(get_layer(model, read_at)[1], reading_hook(
+                lambda out: held.__setitem__("saliency", out), read_call))
+        # the forward pass ends at the explained call (xnb.layers' rule: the last one unless call=)
+        comp.add_forward_hook(sel.module, reading_hook(lambda out: held.__setitem__("unit", out), sel.call,
+                                                       stop=True))
         try:
             model(x)
         except _StopForward:
@@ -621,7 +691,8 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
         ``batch_size=None`` — rows per backward pass; ``channel_score="sum"`` — a channel's score is the
         sum of its map (Captum's convention) or ``"energy"``, ½‖map‖², whose gradient seed is the
         activation map itself (Zeiler & Fergus); ``fix_stride=False`` — the µ-Lasso stride fix
-        (deconvnet / guided_backprop).
+        (deconvnet / guided_backprop); ``call=None`` — which call of a reused ``layer`` is explained
+        (default: the last; the value before any later in-place op — the rule of :mod:`xnb.layers`).
         integrated_gradients: ``baselines``, ``n_steps=32``, ``internal_batch_size``.
         smoothgrad (classes only): ``nt_samples=16`` noisy copies, ``stdevs=0.15`` (noise sd as a fraction
         of the input's range), ``nt_type="smoothgrad"`` (or ``"smoothgrad_sq"``, ``"vargrad"``), ``seed=0``
@@ -673,7 +744,7 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
         # Captum warns that it set requires_grad on the inputs and hooks on ReLUs: both are intended here
         warnings.filterwarnings("ignore", message=r".*(did not already require gradients|Setting backward hooks)")
         sel, n, k, many = _make_selection(model, x, target, layer, channel, neuron,
-                                          options.get("channel_score", "sum"))
+                                          options.get("channel_score", "sum"), options.get("call"))
         opts = dict(options)
         if method == "contrastive_excitation_backprop":
             if sel.kind != "target":
@@ -705,9 +776,8 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
             # k seeds batched by vmap — the forward is not repeated k times.
             per = max(1, (batch_size or n * k) // k)
             sig = torch.cat([
-                _rule_signal_units(method, model, x[i:i + per],
-                                   _Selection(sel.kind, sel.index[i * k:(i + per) * k], sel.layer, sel.module,
-                                              sel.channel_score), k, opts, sal_layer)
+                _rule_signal_units(method, model, x[i:i + per], sel.rows(sel.index[i * k:(i + per) * k]), k,
+                                   opts, sal_layer)
                 for i in range(0, n, per)])
             return _finish(sig, x, method, raw, resize, reduce, sal_layer, many, n, k)
 
@@ -716,12 +786,23 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
         step = batch_size or rows
         chunks = []
         for i in range(0, rows, step):
-            sub = _Selection(sel.kind, sel.index[i:i + step], sel.layer, sel.module, sel.channel_score)
+            sub = sel.rows(sel.index[i:i + step])
             xi = xr[i:i + step]
             if method == "gradcam":
                 sig = _gradcam(model, xi, sub, opts, sal_layer)
             elif method == "lrp" and sal_layer is not None:
-                sig = _captum_lrp(model, xi, sub, opts, layer=get_layer(model, sal_layer)[1])
+                sal_module = get_layer(model, sal_layer)[1]
+                if any(True for _ in sal_module.children()):
+                    leaves = [nm for nm, mm in sal_module.named_modules() if nm and not any(mm.children())]
+                    raise ValueError(f"saliency_layer: LRP reads relevance at one layer, and {sal_layer!r} is a "
+                                     f"block; choose one of its layers, e.g. "
+                                     f"{', '.join(repr(f'{sal_layer}.{nm}') for nm in leaves[-3:])}")
+                from captum.attr._core.lrp import SUPPORTED_NON_LINEAR_LAYERS
+                if type(sal_module) in SUPPORTED_NON_LINEAR_LAYERS:
+                    raise ValueError(f"saliency_layer: LRP passes relevance through {type(sal_module).__name__} "
+                                     f"unchanged and stores none there; read it at the layer before "
+                                     f"{sal_layer!r} (a conv, linear or pooling layer): the map is the same")
+                sig = _captum_lrp(model, xi, sub, opts, layer=sal_module)
             elif method == "integrated_gradients" and sal_layer is not None:
                 from captum import attr as ca
                 head = _ScoreHead(model, sub)

@@ -1224,7 +1224,7 @@ def _class_names_of(dataset, labels: np.ndarray) -> list:
 
 
 def from_torchvision(dataset, n: Optional[int] = None, size: Optional[int] = None,
-                     seed: Optional[int] = None) -> ImageSet:
+                     seed: Optional[int] = None, indices=None) -> ImageSet:
     """Convert a torchvision-style dataset (items ``(image, int label)``) into
     an :class:`ImageSet`.
 
@@ -1234,7 +1234,8 @@ def from_torchvision(dataset, n: Optional[int] = None, size: Optional[int] = Non
     images are simply resized). Without ``size`` all images must share one
     shape. ``n``: take the first ``n`` items (all when None or when the dataset
     is shorter); with an integer ``seed``, take a random sample of ``n`` items
-    instead (kept in index order). Class names come from ``dataset.classes``
+    instead (kept in index order). ``indices``: exactly these items, in this
+    order (instead of ``n``/``seed``). Class names come from ``dataset.classes``
     when present.
     """
     if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
@@ -1246,7 +1247,15 @@ def from_torchvision(dataset, n: Optional[int] = None, size: Optional[int] = Non
     count = total if n is None else min(_check_int("n", n, 1), total)
     if size is not None:
         size = _check_int("size", size, 1)
-    if seed is None:
+    if indices is not None:
+        if n is not None or seed is not None:
+            raise ValueError("indices: give either indices= or n=/seed=, not both")
+        index = np.asarray(indices)
+        if index.ndim != 1 or index.size == 0 or not np.issubdtype(index.dtype, np.integer):
+            raise ValueError("indices: expected a non-empty 1-D sequence of item indices (ints)")
+        if index.min() < 0 or index.max() >= total:
+            raise ValueError(f"indices: out of range for a dataset of {total} items")
+    elif seed is None:
         index = np.arange(count)
     else:
         index = np.sort(np.random.default_rng(_check_seed(seed))
@@ -1329,14 +1338,18 @@ def cifar10(root, train: bool = True, n: Optional[int] = None) -> ImageSet:
     return out
 
 
-def image_folder(root, n: Optional[int] = None, size: int = 224) -> ImageSet:
+def image_folder(root, n: Optional[int] = None, size: int = 224, seed: int = 0) -> ImageSet:
     """Images in ``root/<class name>/<image file>`` (torchvision ImageFolder),
     converted to RGB, resized (shorter side) and centre-cropped to
-    ``size x size``; the first ``n`` items in ImageFolder order."""
+    ``size x size``. All of them, or with ``n`` a sample stratified by class:
+    the classes take turns (each its own random order, drawn from ``seed``)
+    until ``n`` images are taken, so 10 images of 5 classes are 2 per class;
+    the sample is returned grouped by class, in folder order."""
     from torchvision.datasets import ImageFolder
 
     if n is not None:
         _check_int("n", n, 1)
+    seed = _check_seed(seed)
     size = _check_int("size", size, 8)
     try:
         ds = ImageFolder(str(root))
@@ -1345,7 +1358,18 @@ def image_folder(root, n: Optional[int] = None, size: int = 224) -> ImageSet:
             f"no image folder data set under {root!s}: expected one sub-folder "
             f"per class holding image files (e.g. {root!s}/cat/001.png). "
             + _NO_DOWNLOAD) from err
-    out = from_torchvision(ds, n=n, size=size)
+    if n is None or n >= len(ds):
+        out = from_torchvision(ds, size=size)
+    else:
+        rng = np.random.default_rng(seed)
+        targets = np.asarray(ds.targets)
+        pools = [list(rng.permutation(np.flatnonzero(targets == c))) for c in np.unique(targets)]
+        taken: list = []
+        while len(taken) < n:  # round robin over the classes that still have images
+            for pool in pools:
+                if pool and len(taken) < n:
+                    taken.append(int(pool.pop(0)))
+        out = from_torchvision(ds, size=size, indices=np.sort(np.asarray(taken)))
     out.name = "image-folder"
     return out
 

@@ -34,6 +34,7 @@ __all__ = [
     "calibration",
     "names",
     "load",
+    "with_input_normalization",
     "train",
     "evaluate",
     "save",
@@ -245,8 +246,12 @@ def _load_smallvgg(path: Path) -> SmallVGG:
     return model
 
 
-def load(name: str, pretrained: bool = True, weights: str | os.PathLike | None = None,
-         device: str | torch.device | None = None) -> nn.Module:
+_IMAGENET_MEAN_DEFAULT = (0.485, 0.456, 0.406)
+_IMAGENET_STD_DEFAULT = (0.229, 0.224, 0.225)
+
+
+def load(name: str, pretrained: bool | str | os.PathLike = True, weights: str | os.PathLike | None = None,
+         device: str | torch.device | None = None, normalize: bool = False) -> nn.Module:
     """Load a model by name, in eval mode.
 
     Parameters
@@ -255,19 +260,32 @@ def load(name: str, pretrained: bool = True, weights: str | os.PathLike | None =
         ``"digits"``, ``"flowers-attributes"``) load offline from weights inside the package.
         ``"vgg16"``, ``"alexnet"``, ``"resnet18"`` are torchvision ImageNet models.
     pretrained : for torchvision models: load ImageNet weights (downloaded once by torchvision when the
-        machine is online) — or from ``weights``, a local state-dict path. ``False`` gives random weights.
+        machine is online) — or from ``weights``, a local state-dict path (a path given here is read as
+        ``weights=``). ``False`` gives random weights, and contradicts a ``weights`` path (ValueError).
     weights : a local ``.pt``/``.pth`` state dict (torchvision models) or xnb weights file (shipped ones).
     device : where to put the model (default CPU).
-
-    Torchvision models expect inputs normalised with the ImageNet mean/std; use
-    :func:`imagenet_normalize` (images from :mod:`xnb.data` are in [0, 1]).
+    normalize : torchvision models expect inputs normalised with the ImageNet mean/std, while the images
+        of :mod:`xnb.data` are in [0, 1]. ``normalize=True`` makes the model normalise its own input
+        (:func:`with_input_normalization`): every layer keeps its torchvision name (``features.28``, not
+        ``1.features.28`` as inside an ``nn.Sequential(Normalize, model)``), no hook is added, and
+        every xnb module can be given [0, 1] images. Otherwise normalise with :func:`imagenet_normalize`.
     """
     if not isinstance(name, str):
         raise TypeError(f"name: expected a string, one of {names()}, got {type(name).__name__}")
     if name not in SHIPPED and name not in PRETRAINED:
         raise ValueError(f"name: unknown model {name!r}; known models: {names()}")
+    if isinstance(pretrained, (str, os.PathLike)):  # a path: the weights to load
+        if weights is not None and Path(weights) != Path(pretrained):
+            raise ValueError(f"pretrained, weights: two different weight files given ({pretrained!s} and "
+                             f"{weights!s}); pass one, as weights=")
+        pretrained, weights = True, pretrained
     if not isinstance(pretrained, bool):
-        raise TypeError(f"pretrained: expected True or False, got {pretrained!r}")
+        raise TypeError(f"pretrained: expected True, False or a path to weights, got {pretrained!r}")
+    if not pretrained and weights is not None:
+        raise ValueError(f"pretrained, weights: pretrained=False asks for random weights, but weights="
+                         f"{weights!s} was given; drop pretrained=False to load that file")
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize: expected True or False, got {normalize!r}")
     device = resolve_device(device)
     if name in SHIPPED:
         path = Path(weights) if weights is not None else _weights_path(name)
@@ -279,7 +297,51 @@ def load(name: str, pretrained: bool = True, weights: str | os.PathLike | None =
         model = _load_smallvgg(path)
     else:
         model = _load_torchvision(name, pretrained, weights)
+    if normalize:
+        model = with_input_normalization(model)
     return model.to(device).eval()
+
+
+class _InputNormalized:
+    """Mixin put in front of a model's own class by :func:`with_input_normalization`."""
+
+    def forward(self, x, *args, **kwargs):
+        return super().forward((x - self.input_mean) / self.input_std, *args, **kwargs)
+
+
+_NORMALIZED_CLASSES: dict = {}
+
+
+def with_input_normalization(model: nn.Module, mean=_IMAGENET_MEAN_DEFAULT, std=_IMAGENET_STD_DEFAULT) -> nn.Module:
+    """Make ``model`` normalise its input, ``(x - mean) / std`` per channel, as the first step of its own
+    forward pass, and return it (the same object).
+
+    The model's class becomes a subclass of its class (``isinstance`` still holds) whose ``forward`` first
+    normalises; ``mean``/``std`` are non-persistent buffers ``input_mean``/``input_std`` (they follow
+    ``.to(device)`` and stay out of ``state_dict()``). Layer names, parameters and hooks are unchanged,
+    so explanations are of the [0, 1] image a user sees. Calling it twice raises ValueError.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, _InputNormalized):
+        raise ValueError("model: already normalises its input")
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
+    if mean_t.shape != std_t.shape:
+        raise ValueError(f"mean, std: expected one value per channel each, got {mean_t.numel()} and "
+                         f"{std_t.numel()}")
+    if not torch.isfinite(mean_t).all() or not torch.isfinite(std_t).all() or (std_t <= 0).any():
+        raise ValueError("std: expected finite, positive values (and a finite mean)")
+    cls = type(model)
+    if cls not in _NORMALIZED_CLASSES:
+        _NORMALIZED_CLASSES[cls] = type(cls.__name__, (_InputNormalized, cls),
+                                        {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    p0 = next(model.parameters(), None)
+    device = p0.device if p0 is not None else torch.device("cpu")
+    model.register_buffer("input_mean", mean_t.to(device), persistent=False)
+    model.register_buffer("input_std", std_t.to(device), persistent=False)
+    model.__class__ = _NORMALIZED_CLASSES[cls]
+    return model
 
 
 def _load_torchvision(name: str, pretrained: bool, weights) -> nn.Module:
@@ -315,8 +377,8 @@ def _load_torchvision(name: str, pretrained: bool, weights) -> nn.Module:
     return model
 
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMAGENET_MEAN = _IMAGENET_MEAN_DEFAULT
+_IMAGENET_STD = _IMAGENET_STD_DEFAULT
 
 
 def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:

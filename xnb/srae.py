@@ -589,10 +589,11 @@ METHODS = {"SRAE": SRAE, "NN": NN, "SAE": SAE, "CAE": CAE, "Lasso": Lasso}
 # --------------------------------------------------------------------------- features of a layer
 
 
-def features(model: nn.Module, layer: str, data, batch_size: int = 256, device=None,
+def features(model: nn.Module, layer: str, data, batch_size: int | None = None, device=None,
              return_output: bool = False, progress: bool = False):
     """Z: the output of ``layer`` for every image of ``data``, flattened to [N, D] (CPU, float32),
-    computed in batches (streaming: only Z is kept). ``return_output=True`` also returns the model's
+    computed in batches of ``batch_size`` images (default: as many as fit :data:`xnb.layers.MEMORY_BUDGET`;
+    streaming: only Z is kept). ``return_output=True`` also returns the model's
     outputs [N, C] (the logits y) from the same forward passes; otherwise the forward stops at the layer.
     ``data``: an xnb ImageSet, images [N,C,H,W], a torch Dataset or an iterable of batches."""
     return stream_layer(model, layer, data, batch_size=batch_size, device=device, return_output=return_output,
@@ -643,14 +644,16 @@ def _normalise_maps(h: torch.Tensor) -> torch.Tensor:
 
 
 def heatmaps(estimator, model: nn.Module, layer: str, images, saliency_layer: str | None = None,
-             method: str = "contrastive_excitation_backprop", batch_size: int = 256,
+             method: str = "contrastive_excitation_backprop", batch_size: int | None = None,
              features_idx: Sequence[int] | None = None) -> torch.Tensor:
     """x-feature heatmaps (§2.4): c-MWP from each x-feature through the explanation module and the network
     to the input (or to ``saliency_layer``, resized to the input), each map normalised per x-feature per
     image (max 1). Returns [N, n, H, W] (``features_idx`` restricts to some x-features).
 
     The explanation module is attached with :class:`XFeatureModel`; the contrastive pass negates the
-    encoder's last linear layer down to its input (the default contrast layer of the core)."""
+    encoder's last linear layer down to its input (the default contrast layer of the core).
+    ``batch_size``: image copies (one per x-feature) per forward/backward pass; default: as many as fit
+    :data:`xnb.layers.MEMORY_BUDGET`, so memory stays bounded for any number of images and x-features."""
     from .attribution import attribute
 
     _check_fitted(estimator)
@@ -664,38 +667,77 @@ def heatmaps(estimator, model: nn.Module, layer: str, images, saliency_layer: st
         opts = dict(contrast_layer=xm.contrast_layer(), classifier_layer=xm.classifier_layer())
     if saliency_layer is not None:
         opts["saliency_layer"] = f"model.{get_layer(model, saliency_layer)[0]}"
-    per = max(1, batch_size // k)
+    rows = _rows(xm, images, batch_size)
+    per, kc = max(1, rows // k), min(k, rows)  # images per pass, and x-features per pass when k > rows
     out = []
     for i in range(0, len(images), per):
         xb = images[i:i + per]
-        xr = xb.repeat_interleave(k, 0)
-        h = attribute(xm, xr, method, target=idx * len(xb), **opts)
-        out.append(h.reshape(len(xb), k, *h.shape[-2:]).detach().cpu())
+        maps = []
+        for j in range(0, k, kc):
+            sub = idx[j:j + kc]
+            h = attribute(xm, xb.repeat_interleave(len(sub), 0), method, target=sub * len(xb), **opts)
+            maps.append(h.reshape(len(xb), len(sub), *h.shape[-2:]).detach().cpu())
+        out.append(torch.cat(maps, 1))
     return _normalise_maps(torch.cat(out))
 
 
+def _rows(model, images, batch_size) -> int:
+    """Rows per forward/backward pass: ``batch_size``, or :func:`xnb.layers.auto_batch_size` when None."""
+    from .layers import auto_batch_size
+
+    if batch_size is None:
+        return auto_batch_size(model, images[:1].to(model_device(model)))
+    return check_int(batch_size, "batch_size", minimum=1)
+
+
 def class_heatmaps(model, images, target, saliency_layer=None, method="contrastive_excitation_backprop",
-                   batch_size: int = 256) -> torch.Tensor:
-    """Reference maps: (contrastive) excitation backprop on the class output y itself [N, H, W], max 1."""
+                   batch_size: int | None = None) -> torch.Tensor:
+    """Reference maps: (contrastive) excitation backprop on the class output y itself [N, H, W], max 1;
+    ``batch_size`` images per pass (default: within :data:`xnb.layers.MEMORY_BUDGET`)."""
     from .attribution import attribute
 
     images = check_images(images, "images")
+    batch_size = _rows(model, images, batch_size)
     opts = {"saliency_layer": saliency_layer} if saliency_layer else {}
-    out = [attribute(model, images[i:i + batch_size], method, target=target, **opts).detach().cpu()
+    if isinstance(target, (torch.Tensor, np.ndarray)):
+        target = target.tolist()
+    many = isinstance(target, (list, tuple))
+    if many and len(target) != len(images):
+        raise ValueError(f"target: {len(target)} classes for {len(images)} images (give one, or one per image)")
+    out = [attribute(model, images[i:i + batch_size], method,
+                     target=list(target[i:i + batch_size]) if many else target, **opts).detach().cpu()
            for i in range(0, len(images), batch_size)]
     return _normalise_maps(torch.cat(out))
 
 
-def unit_heatmaps(model, images, layer, units: Sequence[int], saliency_layer=None, batch_size: int = 64):
+def unit_heatmaps(model, images, layer, units: Sequence[int], saliency_layer=None, batch_size: int | None = None):
     """Reference maps for dimensions of Z: excitation backprop from each unit of ``layer`` ([N, k, H, W],
-    max 1 per map); one forward and one batched backward per chunk of images."""
+    max 1 per map); one forward and one batched backward per chunk. ``batch_size``: image copies (one
+    per unit) per pass (default: within :data:`xnb.layers.MEMORY_BUDGET`), so 10 images × 4,096 units
+    are done in chunks, never in one pass."""
     from .attribution import attribute
 
     images = check_images(images, "images")
     opts = {"saliency_layer": saliency_layer} if saliency_layer else {}
     units = [int(u) for u in units]
-    out = [attribute(model, images[i:i + batch_size], "excitation_backprop", layer=layer, neuron=units,
-                     **opts).detach().cpu() for i in range(0, len(images), batch_size)]
+    if not units:
+        raise ValueError("units: empty list")
+    from .attribution import _layer_shape
+
+    shape = _layer_shape(model, get_layer(model, layer)[0], images[:1].to(model_device(model)))
+    if len(shape) > 1:  # a unit of Z is a flat index into the layer's output: (c, h, w) for a conv layer
+        size = int(np.prod(shape))
+        bad = [u for u in units if not 0 <= u < size]
+        if bad:
+            raise ValueError(f"units: {bad[0]} is out of range; layer {layer!r} has {size} units (shape {shape})")
+        units = [tuple(int(v) for v in np.unravel_index(u, shape)) for u in units]
+    rows = _rows(model, images, batch_size)
+    per, kc = max(1, rows // len(units)), min(len(units), rows)
+    out = []
+    for i in range(0, len(images), per):
+        out.append(torch.cat([attribute(model, images[i:i + per], "excitation_backprop", layer=layer,
+                                        neuron=units[j:j + kc], batch_size=rows, **opts).detach().cpu()
+                              for j in range(0, len(units), kc)], 1))
     return _normalise_maps(torch.cat(out))
 
 
@@ -889,17 +931,18 @@ def masking_accuracy(model, images, heatmaps, labels, gamma: float, fill: str = 
 
 
 def evaluate(estimator, model, layer, images, Z, logits, target: int, positive, keypoints=None, boxes=None,
-             saliency_layer=None, n_eval: int = 40, maps=None) -> dict:
+             saliency_layer=None, n_eval: int = 40, maps=None, batch_size: int | None = None) -> dict:
     """The Table-1 row of one fitted module on a test set: F_reg and F_cls over all images (and F_reg_pos on
     the positives); O1, O2 (dead x-features count as failures, :func:`orthogonality`) and
     locality (mean over x-features with a non-zero map) over the first ``n_eval`` positives, from the
-    x-features' heatmaps (computed here, or given as ``maps``). Also returns the maps used."""
+    x-features' heatmaps (computed here, or given as ``maps``; ``batch_size`` as in :func:`heatmaps`). Also
+    returns the maps used."""
     positive = _as_1d(positive, Z.shape[0], "positive", torch.bool)
     y = torch.as_tensor(logits)[:, target]
     row = faithfulness(y, estimator.predict(Z), logits, target, positive=positive)
     idx = torch.nonzero(positive).flatten()[: check_int(n_eval, "n_eval", minimum=1)]
     if maps is None:
-        maps = heatmaps(estimator, model, layer, images[idx], saliency_layer=saliency_layer)
+        maps = heatmaps(estimator, model, layer, images[idx], saliency_layer=saliency_layer, batch_size=batch_size)
     row.update({k: v for k, v in orthogonality(maps).items() if k in ("O1", "O2", "n_used")})
     if keypoints is not None:
         loc = locality(maps, torch.as_tensor(keypoints)[idx], torch.as_tensor(boxes)[idx])
