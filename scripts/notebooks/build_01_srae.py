@@ -72,12 +72,9 @@ SEED = 1
 
 code(r"""
 if USE_VGG16:
-    from collections import OrderedDict
-    import torchvision.transforms as T
-    vgg = models.load("vgg16", pretrained=True)   # RuntimeError with a clear message when offline
-    model = torch.nn.Sequential(OrderedDict(normalize=T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-                                            vgg=vgg)).eval()
-    LAYER, SALIENCY_LAYER = "vgg.classifier.1", "vgg.features.23"   # fc6 after ReLU; c-EB read at pool4
+    # normalize=True: the model normalises its [0, 1] input itself and keeps torchvision's layer names
+    model = models.load("vgg16", pretrained=True, normalize=True)   # RuntimeError with a clear message when offline
+    LAYER, SALIENCY_LAYER = "classifier.1", "features.23"   # fc6 after ReLU; c-EB read at pool4
     HIDDEN = (800, 100)
     train, test = data.flowers(300, size=224, seed=100), data.flowers(120, size=224, seed=101)
 else:
