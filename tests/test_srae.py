@@ -10,6 +10,7 @@ import torch
 import xnb
 from xnb import data, models, srae
 from xnb.exercises import check
+from sklearn.exceptions import NotFittedError
 
 from test_core import assert_unchanged, snapshot
 
@@ -336,9 +337,9 @@ def test_bad_input_raises_clear_errors(flower_setup):
         srae.mask_images(torch.rand(1, 3, 8, 8), torch.rand(1, 8, 8), 0)
     with pytest.raises(ValueError, match=r"gamma: must be in \(0, 100\]"):
         srae.masking_accuracy(model, torch.rand(1, 3, 64, 64), torch.rand(1, 64, 64), [0], 101)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         srae.SRAE().transform(Z)
-    with pytest.raises(ValueError, match="Z: has 3 dimensions"):
+    with pytest.raises(ValueError, match="Z: X has 3 features, but SRAE is expecting"):
         srae.SRAE(**FAST).fit(Z, y).transform(Z[:, :3])
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_choice, check_float, check_int, model_device, resolve_device
@@ -271,7 +273,7 @@ class Explanation:
     y_hat: torch.Tensor
 
 
-class AdditiveExplainer:
+class AdditiveExplainer(BaseEstimator):
     """Distil a performer into Σ αᵢ(I)·yᵢ + b over visual concepts, with prior losses.
 
     Parameters
@@ -426,7 +428,8 @@ class AdditiveExplainer:
     def explain(self, x=None, precomputed=None) -> Explanation:
         """α, yᵢ, αᵢyᵢ, b and ŷ for images ``x`` (or for ``precomputed`` (y, Y, feat, w))."""
         if not hasattr(self, "g_"):
-            raise RuntimeError("AdditiveExplainer is not fitted yet: call fit(performer, concepts, data)")
+            raise NotFittedError("This AdditiveExplainer instance is not fitted yet: call fit(performer, concepts, "
+                                 "data)")
         if precomputed is None:
             keep, self.prior = self.prior, None
             try:

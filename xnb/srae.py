@@ -41,6 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from ._check import check_choice, check_float, check_int, check_images, model_device, resolve_device
 from .exercises import Exercise, Number
@@ -56,10 +58,16 @@ __all__ = ["SRAE", "NN", "SAE", "CAE", "Lasso", "features", "XFeatureModel", "he
 
 
 def _as_2d(Z, name="Z") -> torch.Tensor:
-    if isinstance(Z, np.ndarray):
-        Z = torch.from_numpy(np.ascontiguousarray(Z))
-    if not isinstance(Z, torch.Tensor):
+    if Z is None or isinstance(Z, (str, bytes)):
         raise TypeError(f"{name}: expected a tensor or array [N, D], got {type(Z).__name__}")
+    if not isinstance(Z, torch.Tensor):  # arrays, lists, sparse matrices: scikit-learn's checks and messages
+        from sklearn.utils import check_array
+
+        try:
+            Z = check_array(Z, dtype=[np.float64, np.float32], input_name=name)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+        Z = torch.from_numpy(np.array(Z, copy=True))
     if Z.ndim != 2:
         raise ValueError(f"{name}: expected shape [N, D], got {tuple(Z.shape)}")
     if Z.shape[0] == 0 or Z.shape[1] == 0:
@@ -71,12 +79,28 @@ def _as_2d(Z, name="Z") -> torch.Tensor:
 
 
 def _as_1d(y, n, name="y", dtype=torch.float32) -> torch.Tensor:
-    if isinstance(y, np.ndarray):
-        y = torch.from_numpy(np.ascontiguousarray(y))
+    if y is None:
+        raise ValueError(f"{name}: this estimator requires y to be passed, but the target y is None")
+    if not isinstance(y, (torch.Tensor, np.ndarray, list, tuple)) and hasattr(y, "__array__"):
+        y = np.asarray(y)
     if isinstance(y, (list, tuple)):
-        y = torch.as_tensor(y)
+        y = np.asarray(y)
+    if isinstance(y, np.ndarray):
+        if y.dtype.kind not in "biuf":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: Unknown label type: expected numbers, got an array of "
+                                 f"{y.dtype}") from None
+        y = torch.from_numpy(np.array(y, copy=True))
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"{name}: expected a tensor or array [N], got {type(y).__name__}")
+    if y.ndim == 2 and y.shape[1] == 1 and name == "y":
+        import warnings
+
+        from sklearn.exceptions import DataConversionWarning
+        warnings.warn("A column-vector y was passed when a 1d array was expected (y: [N, 1] is flattened to [N])",
+                      DataConversionWarning, stacklevel=3)
     y = y.detach().cpu().reshape(-1) if y.ndim == 2 and 1 in y.shape else y.detach().cpu()
     if y.ndim != 1:
         raise ValueError(f"{name}: expected shape [N], got {tuple(y.shape)}")
@@ -89,8 +113,9 @@ def _as_1d(y, n, name="y", dtype=torch.float32) -> torch.Tensor:
 
 
 def _check_fitted(est):
+    # NotFittedError is a ValueError and an AttributeError: hasattr(SRAE(), "coef_") is False
     if not hasattr(est, "head_"):
-        raise RuntimeError(f"{type(est).__name__}: not fitted yet; call fit(Z, y) first")
+        raise NotFittedError(f"This {type(est).__name__} instance is not fitted yet; call fit(Z, y) first")
 
 
 def sparse_reconstruction_penalty(Q, q: float = 100.0) -> torch.Tensor:
@@ -123,8 +148,9 @@ def _mlp(sizes: Sequence[int], dropout: float, last_relu: bool) -> nn.Sequential
 _REVIVE_QUANTILE = 0.02
 
 
-class _Embedding:
-    """Shared machinery of the neural explanation modules (SRAE, NN, SAE, CAE).
+class _Embedding(TransformerMixin, RegressorMixin, BaseEstimator):
+    """Shared machinery of the neural explanation modules (SRAE, NN, SAE, CAE): scikit-learn regressors of
+    the explained output y on Z (``get_params``/``set_params``/``clone``; ``score`` is the R² of ŷ).
 
     ``_faith``: weight of the faithfulness term; ``_recon``: "sparse" (eq. 3), "full" (mean Q_k) or None.
     """
@@ -157,22 +183,14 @@ class _Embedding:
         self.device = device
         self.progress = progress
 
-    # sklearn-style repr / params
-    def get_params(self, deep=True) -> dict:
-        import inspect
-        return {k: getattr(self, k) for k in inspect.signature(_Embedding.__init__).parameters if k != "self"}
+    def score(self, Z, y, sample_weight=None) -> float:
+        """R² of ŷ = vᵀE + b against y (scikit-learn's regressor score): how faithfully the module
+        reproduces the explained output (1 is perfect; :func:`faithfulness` gives F_reg and F_cls)."""
+        from sklearn.metrics import r2_score
 
-    def set_params(self, **params):
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{k}: unknown parameter of {type(self).__name__}; valid: {', '.join(valid)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        return f"{type(self).__name__}(n_concepts={self.n_concepts}, hidden={tuple(self.hidden)}, " \
-               f"beta={self.beta}, q={self.q})"
+        y_hat = self.predict(Z)
+        y = _as_1d(y, len(y_hat), "y", torch.float64)
+        return float(r2_score(y.numpy(), y_hat.double().numpy(), sample_weight=sample_weight))
 
     def _checked(self):
         n = check_int(self.n_concepts, "n_concepts", minimum=1)
@@ -222,6 +240,8 @@ class _Embedding:
         """
         n, hidden = self._checked()
         Z = _as_2d(Z)
+        if Z.shape[0] < 2:
+            raise ValueError(f"Z: fitting needs at least 2 samples (rows), got {Z.shape[0]} sample")
         y = _as_1d(y, Z.shape[0])
         w, positive = self._weights(y, positive)
         self.beta_ = float(self.beta)
@@ -400,12 +420,14 @@ class _Embedding:
         _check_fitted(self)
         Z = _as_2d(Z)
         if Z.shape[1] != self.n_features_in_:
-            raise ValueError(f"Z: has {Z.shape[1]} dimensions, the module was fitted on {self.n_features_in_}")
+            raise ValueError(f"Z: X has {Z.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input (the dimensions of Z it was fitted on)")
         with torch.no_grad():
             return self.encoder_(Z)
 
     def predict(self, Z) -> torch.Tensor:
         """ŷ = vᵀE + b [N]."""
+        _check_fitted(self)
         with torch.no_grad():
             return self.head_(self.transform(Z))[:, 0]
 
@@ -490,8 +512,16 @@ class SAE(_Embedding):
 
     _faith, _recon = True, "full"
 
-    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0, **kw):
-        super().__init__(n_concepts=n_concepts, hidden=hidden, beta=beta, **kw)
+    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0,
+                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 3e-3,
+                 batch_size: int = 50, lr_step: int = 40, dropout: float = 0.02,
+                 positive_weight="balanced", retune: bool = False, reconstructed_r2: float = 0.5,
+                 scale_y: bool = True, revive: bool = True, pretrain_epochs: int = 0, seed: int = 0, device=None,
+                 progress: bool = True):
+        # every parameter spelled out: scikit-learn's get_params/clone read them from this signature
+        super().__init__(n_concepts, hidden, beta, q, weight_decay, epochs, lr, batch_size, lr_step, dropout,
+                         positive_weight, retune, reconstructed_r2, scale_y, revive, pretrain_epochs, seed,
+                         device, progress)
 
 
 class CAE(_Embedding):
@@ -500,8 +530,16 @@ class CAE(_Embedding):
 
     _faith, _recon = False, "full"
 
-    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0, **kw):
-        super().__init__(n_concepts=n_concepts, hidden=hidden, beta=beta, **kw)
+    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0,
+                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 3e-3,
+                 batch_size: int = 50, lr_step: int = 40, dropout: float = 0.02,
+                 positive_weight="balanced", retune: bool = False, reconstructed_r2: float = 0.5,
+                 scale_y: bool = True, revive: bool = True, pretrain_epochs: int = 0, seed: int = 0, device=None,
+                 progress: bool = True):
+        # every parameter spelled out: scikit-learn's get_params/clone read them from this signature
+        super().__init__(n_concepts, hidden, beta, q, weight_decay, epochs, lr, batch_size, lr_step, dropout,
+                         positive_weight, retune, reconstructed_r2, scale_y, revive, pretrain_epochs, seed,
+                         device, progress)
 
 
 class _Select(nn.Linear):
@@ -516,7 +554,7 @@ class _Select(nn.Linear):
         self.requires_grad_(False)
 
 
-class Lasso:
+class Lasso(TransformerMixin, RegressorMixin, BaseEstimator):
     """Baseline "Lasso": select a few dimensions of Z directly (scikit-learn's Lasso on standardised Z),
     ŷ = vᵀZ_S + b. With ``alpha=None`` the smallest α on the Lasso path that keeps at most
     ``n_concepts`` dimensions is used. Same interface as :class:`SRAE` (x-features are Z's selected
@@ -528,14 +566,13 @@ class Lasso:
         self.positive_weight = positive_weight
         self.seed = seed
 
-    def __repr__(self):
-        return f"Lasso(n_concepts={self.n_concepts}, alpha={self.alpha})"
-
     def fit(self, Z, y, positive=None, callback=None):
         from sklearn.linear_model import Lasso as _SkLasso, lasso_path
 
         n = check_int(self.n_concepts, "n_concepts", minimum=1)
         Z = _as_2d(Z)
+        if Z.shape[0] < 2:
+            raise ValueError(f"Z: fitting needs at least 2 samples (rows), got {Z.shape[0]} sample")
         y = _as_1d(y, Z.shape[0])
         w, _ = _Embedding._weights(self, y, positive)
         Zn, yn, wn = Z.double().numpy(), y.double().numpy(), (w / w.mean()).double().numpy()
@@ -576,6 +613,7 @@ class Lasso:
 
     transform = _Embedding.transform
     predict = _Embedding.predict
+    score = _Embedding.score
     contributions = _Embedding.contributions
     explanation_module = _Embedding.explanation_module
     coef_ = _Embedding.coef_

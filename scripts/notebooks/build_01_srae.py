@@ -76,7 +76,8 @@ if USE_VGG16:
     model = models.load("vgg16", pretrained=True, normalize=True)   # RuntimeError with a clear message when offline
     LAYER, SALIENCY_LAYER = "classifier.1", "features.23"   # fc6 after ReLU; c-EB read at pool4
     HIDDEN = (800, 100)
-    train, test = data.flowers(300, size=224, seed=100), data.flowers(120, size=224, seed=101)
+    # Binder (1 CPU, 2 GB): a c-EB map through VGG16 costs about three forward passes, so fewer images
+    train, test = data.flowers(160, size=224, seed=100), data.flowers(60, size=224, seed=101)
 else:
     model = models.load("flowers-single")
     LAYER, SALIENCY_LAYER = "relu6", "pool2"  # fc6 read after its ReLU (Caffe's in-place fc6 blob); c-EB read at pool2
@@ -88,6 +89,9 @@ EPOCHS = 8 if QUICK else 20
 FIT = dict(n_concepts=N_CONCEPTS, hidden=HIDDEN, epochs=EPOCHS, lr_step=max(1, 3 * EPOCHS // 4), batch_size=50,
            seed=SEED, progress=False)  # one text progress bar over all fits below instead of a widget bar per fit
 N_EVAL = 10 if QUICK else 30   # positives per class for the heatmap metrics
+N_UNITS = None                  # dimensions of Z whose own heatmaps are drawn (None: every active one)
+if USE_VGG16:
+    N_EVAL, N_UNITS = 4, 16     # VGG16's fc6 has 4,096 dimensions: the 16 most active on the class
 print(model.__class__.__name__, "· layer", LAYER, "·", len(train), "training and", len(test), "test images")
 """)
 
@@ -179,7 +183,8 @@ for m in METHODS:
     maps[m, c] = r.pop("maps")
     rows.append(dict(method=m, **r))
 idx = torch.nonzero(post).flatten()[:N_EVAL]
-live = torch.nonzero(Zt[idx].mean(0) > 0).flatten().tolist()   # dimensions of Z active on the class
+mean_z = Zt[idx].mean(0)
+live = [u for u in torch.argsort(-mean_z).tolist() if mean_z[u] > 0][:N_UNITS]   # dimensions of Z active on the class
 hz = srae.unit_heatmaps(model, test.images[idx[:5]], LAYER, live, saliency_layer=SALIENCY_LAYER)  # 5 images: one map per unit
 hy = srae.class_heatmaps(model, test.images[idx], c, saliency_layer=SALIENCY_LAYER)
 maps["EB on y", c] = hy
@@ -322,7 +327,7 @@ print("fraction of the pixels kept"); display(KEPT.round(3))
 """)
 
 code(r"""
-i = torch.nonzero(labels_t == CLASSES[0]).flatten()[:6]
+i = torch.nonzero(labels_t == CLASSES[0]).flatten()[:min(6, N_EVAL)]   # images with SRAE maps computed above
 shown = [test.images[i]] + [srae.mask_images(test.images[i], maps["SRAE", CLASSES[0]][:len(i)], g) for g in GAMMAS]
 viz.grid(torch.cat(shown), ncols=len(i), size=1.3,
          titles=[""] * len(i) * (1 + len(GAMMAS)),

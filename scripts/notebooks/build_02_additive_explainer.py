@@ -241,11 +241,11 @@ md(r"""
 """)
 code(r"""
 if USE_IMAGENET:
-    net = models.load("vgg16", pretrained=True)
+    net = models.load("vgg16", pretrained=True, normalize=True)  # normalises its own [0, 1] input
     photos = data.sample_photos()
-    xs = models.imagenet_normalize(photos.images)
+    xs = photos.images
     cls = int(models.predict(net, xs[:1]).argmax())
-    p = A.Performer(net, target=cls, feature_layer="features.30")
+    p = A.Performer(net, target=cls)   # g reads the last conv block by default: features.30 (pool5)
     cc = A.FilterConcepts("features.29")  # conv5_3 after its ReLU
     ex = A.AdditiveExplainer(prior="jacobian", epochs=5).fit(p, cc, xs)
     viz.bar_contributions(ex.explain(xs).contributions[0].numpy(), [f"filter {k}" for k in range(512)],
