@@ -683,8 +683,10 @@ def test_bad_input(flower_model):
         M.MuLasso(mu=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="labels"):
         M.MuLasso().fit(X, y[:-1])
-    with pytest.raises(ValueError, match="no examples"):
-        M.MuLasso().fit(X, np.where(y == 2, 3, y))
+    with pytest.raises(ValueError, match="no examples"):  # tensor labels are class indices: 2 is missing
+        M.MuLasso().fit(X, torch.as_tensor(np.where(y == 2, 3, y)))
+    # numpy labels follow scikit-learn: the columns are the labels present, in sorted order
+    assert list(M.MuLasso().fit(X, np.where(y == 2, 3, y)).classes_) == [0, 1, 3]
     Xn = X.copy()
     Xn[3, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):

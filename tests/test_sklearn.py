@@ -94,3 +94,39 @@ def test_additive_explainer_is_a_base_estimator():
         est.explain(torch.zeros(1, 3, 64, 64))
     with pytest.raises(NotFittedError):
         check_is_fitted(est)
+
+
+#: MuLasso's W has a column per class, also for two classes: its decision_function is [N, C] always
+MULASSO_EXPECTED = {
+    "check_classifiers_train": "decision_function returns X W with one column per class (eq. 1), also for a "
+                               "binary problem, where scikit-learn expects one column",
+    "check_classifiers_classes": "the same [N, 2] decision_function on binary problems",
+}
+
+
+def test_mulasso_check_estimator():
+    from xnb import mulasso
+
+    results = check_estimator(mulasso.MuLasso(mu=5.0, max_iter=500, tol=1e-4),
+                              expected_failed_checks=MULASSO_EXPECTED, on_fail=None)
+    failed = {r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"}
+    assert not failed, failed
+    assert len(results) > 40
+
+
+def test_mulasso_in_pipeline_and_grid_search():
+    from sklearn.datasets import make_blobs
+
+    from xnb import mulasso
+
+    X, y = make_blobs(n_samples=240, centers=3, n_features=20, cluster_std=3.0, random_state=0)
+    names = np.array(["iris", "rose", "tulip"])[y]  # any labels: classes_ in sorted order
+    sel = mulasso.MuLasso(mu=2.0, tol=1e-5)
+    assert not hasattr(sel, "coef_") and clone(sel).get_params() == sel.get_params()
+    pipe = make_pipeline(StandardScaler(), sel).fit(X, names)
+    assert list(pipe[-1].classes_) == ["iris", "rose", "tulip"] and set(pipe.predict(X)) <= set(names)
+    acc = pipe.score(X, names)
+    assert acc == pytest.approx(float((pipe.predict(X) == names).mean())) and acc > 0.9
+    grid = GridSearchCV(mulasso.MuLasso(tol=1e-5), {"mu": [0.01, 2.0]}, cv=3).fit(X, y)
+    assert grid.best_params_["mu"] == 2.0  # an L1 radius of 0.01 cannot separate the blobs
+    assert grid.best_estimator_.n_selected_ <= 20

@@ -41,6 +41,8 @@ import ipywidgets
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_choice, check_float, check_images, check_int, model_device, resolve_device
@@ -309,7 +311,7 @@ def _one_hot(labels, n: int):
     return L
 
 
-class MuLasso:
+class MuLasso(ClassifierMixin, BaseEstimator):
     """The µ-Lasso of eq. (1): ``W* = argmin_W ‖XW − L‖²_F  s.t. ‖w_j‖₁ ≤ µ  for every class j``.
 
     Solved with a spectral projected gradient method (Birgin, Martínez & Raydan; as in SPGL1):
@@ -332,19 +334,25 @@ class MuLasso:
         minimisers, and which features are "selected" depends on the start. Any λ > 0 makes the problem
         strictly convex, so the selected set is unique; a tiny λ (the explorer: 1e-6 × ‖X‖²₂) changes
         the objective by at most λµ² per class. ``objective_`` reports eq. (1)'s data term only.
-    device : where the iterations run (default CPU); ``dtype`` float64 by default.
+    device : where the iterations run (default CPU); ``dtype`` ``"float64"`` by default (or ``"float32"``,
+        or a torch dtype).
     memory : length of the non-monotone line search's history.
+
+    A scikit-learn classifier (``predict`` = the class of the largest ``X W`` column, ``score`` its
+    accuracy), so it runs in ``Pipeline`` and ``GridSearchCV`` (e.g. over ``mu``). Labels are class indices
+    0..C−1 (column j of W is class j), any other labels (strings) mapped to columns in sorted order
+    (``classes_``), or a binary matrix [N, C] (multi-label; ``predict`` then gives column indices).
 
     Attributes
     ----------
-    coef_ : numpy [m, C]; ``n_selected_`` features non-zero for some class; ``n_selected_per_class_``;
+    classes_ : the label of each column of W; coef_ : numpy [m, C]; ``n_selected_`` features non-zero for some class; ``n_selected_per_class_``;
     ``selected_`` bool [m]; ``objective_`` [C] (‖Xw_j − l_j‖²); ``gap_`` [C]; ``n_iter_``; ``converged_``
     (False: ``fit`` stopped at ``max_iter`` and emitted a :class:`sklearn.exceptions.ConvergenceWarning`
     naming max_iter and the final gap); ``feature_index_`` (when ``fit`` got one).
     """
 
     def __init__(self, mu: float = 10.0, max_iter: int = 2000, tol: float = 1e-6, warm_start: bool = False,
-                 device=None, dtype=torch.float64, memory: int = 10, ridge: float = 0.0):
+                 device=None, dtype="float64", memory: int = 10, ridge: float = 0.0):
         self.mu = mu
         self.max_iter = max_iter
         self.tol = tol
@@ -354,22 +362,25 @@ class MuLasso:
         self.memory = memory
         self.ridge = ridge
 
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("mu", "max_iter", "tol", "warm_start", "device", "dtype",
-                                              "memory", "ridge")}
-
-    def set_params(self, **params) -> "MuLasso":
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"set_params: unknown parameter {k!r}; valid: {list(self.get_params())}")
-            setattr(self, k, v)
-        return self
+    def _torch_dtype(self) -> torch.dtype:
+        dt = self.dtype
+        if isinstance(dt, torch.dtype) and dt.is_floating_point:
+            return dt
+        if dt in ("float64", "float32"):
+            return getattr(torch, dt)
+        raise ValueError(f"dtype: expected 'float64', 'float32' or a torch floating dtype, got {dt!r}")
 
     def _check_X(self, X, name="X") -> torch.Tensor:
-        if isinstance(X, np.ndarray):
-            X = torch.from_numpy(X)
-        if not isinstance(X, torch.Tensor):
+        if X is None or isinstance(X, (str, bytes)):
             raise TypeError(f"{name}: expected a torch.Tensor or numpy array [N, m], got {type(X).__name__}")
+        if not isinstance(X, torch.Tensor):  # arrays, lists, sparse matrices: scikit-learn's checks and messages
+            from sklearn.utils import check_array
+
+            try:
+                X = check_array(X, dtype=[np.float64, np.float32], input_name=name)
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"{name}: {exc}") from None
+            X = torch.from_numpy(np.array(X, copy=True))
         if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(f"{name}: expected a non-empty matrix [N, m], got shape {tuple(X.shape)}")
         if not (X.is_floating_point() or X.dtype in (torch.int32, torch.int64)):
@@ -378,8 +389,10 @@ class MuLasso:
             raise ValueError(f"{name}: contains NaN or inf values")
         return X
 
-    def fit(self, X, labels, feature_index: FeatureIndex | None = None) -> "MuLasso":
-        """Solve eq. (1) for X [N, m] and ``labels`` (class indices [N] or a binary matrix [N, C])."""
+    def fit(self, X, y, feature_index: FeatureIndex | None = None) -> "MuLasso":
+        """Solve eq. (1) for X [N, m] and the labels ``y`` (the paper's L: class indices [N], other labels
+        mapped to sorted columns, or a binary matrix [N, C])."""
+        labels = y
         mu = check_float(self.mu, "mu", low=0.0, low_open=True)
         max_iter = check_int(self.max_iter, "max_iter", minimum=1)
         tol = check_float(self.tol, "tol", low=0.0, low_open=True)
@@ -389,18 +402,44 @@ class MuLasso:
         n, m = X.shape
         if feature_index is not None and len(feature_index) != m:
             raise ValueError(f"feature_index: describes {len(feature_index)} features but X has {m} columns")
+        if labels is None:
+            raise ValueError("labels: this estimator requires y to be passed, but the target y is None")
+        classes = None
+        if not isinstance(labels, torch.Tensor):
+            arr = np.asarray(labels)
+            labels = arr
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                import warnings
+
+                from sklearn.exceptions import DataConversionWarning
+                warnings.warn("A column-vector y was passed when a 1d array was expected (labels [N, 1] are "
+                              "flattened to [N])", DataConversionWarning, stacklevel=2)
+                arr = arr[:, 0]
+                labels = arr
+            # numpy / list labels follow scikit-learn: any labels, columns in sorted order (classes_);
+            # tensors (xnb's ImageSet labels) are class indices 0..C-1, a class without examples an error
+            if arr.ndim == 1 and not (arr.dtype.kind in "biu" and arr.size and arr.min() >= 0 and
+                                      np.array_equal(np.unique(arr), np.arange(arr.max() + 1))):
+                if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                    raise ValueError("labels: contain NaN or inf")
+                from sklearn.utils.multiclass import type_of_target
+
+                if arr.dtype.kind == "f" and type_of_target(arr) == "continuous":
+                    raise ValueError("labels: Unknown label type: continuous values; µ-Lasso needs classes")
+                classes, labels = np.unique(arr, return_inverse=True)
         L = _one_hot(labels, n)
         dev = resolve_device(self.device)
-        Xd = X.to(dev, self.dtype)
-        Ld = L.to(dev, self.dtype)
+        dtype = self._torch_dtype()
+        Xd = X.to(dev, dtype)
+        Ld = L.to(dev, dtype)
         c = Ld.shape[1]
         W0 = getattr(self, "coef_", None)
         warm = bool(self.warm_start and W0 is not None and W0.shape == (m, c))
         if warm:
-            W = _rescale_warm_start(torch.as_tensor(W0, dtype=self.dtype, device=dev),
+            W = _rescale_warm_start(torch.as_tensor(W0, dtype=dtype, device=dev),
                                     float(getattr(self, "mu_fitted_", mu)), mu)
         else:
-            W = torch.zeros(m, c, dtype=self.dtype, device=dev)
+            W = torch.zeros(m, c, dtype=dtype, device=dev)
         lip = _lipschitz(Xd)
         with _single_thread(dev.type == "cpu" and Xd.numel() <= 20_000_000):
             W, info = _spg(Xd, Ld, W, mu, max_iter, tol, memory, lip=lip, ridge=ridge,
@@ -422,6 +461,7 @@ class MuLasso:
                           f"{float(info['objective'][worst]):.3g}); raise max_iter or tol",
                           ConvergenceWarning, stacklevel=2)
         self.n_classes_ = c
+        self.classes_ = np.asarray(classes) if classes is not None else np.arange(c)
         self.n_features_in_ = m
         nz = self.coef_ != 0
         self.selected_ = nz.any(1)
@@ -432,19 +472,23 @@ class MuLasso:
         return self
 
     def _fitted(self):
+        # NotFittedError is a ValueError and an AttributeError (hasattr(MuLasso(), "coef_") is False)
         if not hasattr(self, "coef_"):
-            raise ValueError("MuLasso: not fitted yet; call fit(X, labels) first")
+            raise NotFittedError("This MuLasso instance is not fitted yet; call fit(X, labels) first")
 
     def decision_function(self, X) -> np.ndarray:
         """X W [N, C]."""
         self._fitted()
         X = self._check_X(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X: has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+            raise ValueError(f"X: X has {X.shape[1]} features, but MuLasso is expecting {self.n_features_in_} "
+                             f"features as input")
         return X.double().cpu().numpy() @ self.coef_
 
     def predict(self, X) -> np.ndarray:
-        return self.decision_function(X).argmax(1)
+        """The label (``classes_``) of the largest column of X W for each row."""
+        scores = self.decision_function(X)  # checks fitted first
+        return self.classes_[scores.argmax(1)]
 
     def selected_per_layer(self, class_=None) -> dict:
         """Number of selected features per layer (for one class or any class)."""
