@@ -250,7 +250,7 @@ def test_claims_one_per_spec_in_order(monkeypatch):
     from xnb import claims as xc
 
     # a smaller internal size than quick=True keeps this test short; the protocol is the same
-    monkeypatch.setitem(sevec._SIZES, True, dict(n_fit=120, n_test=120, n_edit=40, n_scenes=3))
+    monkeypatch.setitem(sevec._SIZES, True, dict(n_fit=120, n_test=120, n_edit=40, n_scenes=3, n_scene_fit=40))
     out = sevec.claims(seeds=(0, 1), quick=True, progress=False)
     assert [c.name for c in out] == [s.name for s in sevec.CLAIMS]
     assert len({s.name for s in sevec.CLAIMS}) == len(sevec.CLAIMS)
@@ -299,3 +299,151 @@ def test_naming_accuracy_hand_made():
         sevec.naming_accuracy(sv, feats, torch.ones(4, 4), groups)
     with pytest.raises(ValueError, match="groups"):
         sevec.naming_accuracy(sv, feats, y, groups[:3])
+
+
+# ------------------------------------------------------------------------ scene-scale SeVecs, controls (§5)
+
+_PATTERN = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # class k lights these input channels
+
+
+def _toy_model(n_classes=3, cross=0.5):
+    """conv1 (1×1, identity on 2 channels) → relu1 → avgpool (2×2) → fc8. Class k reads the channels of its
+    pattern at every cell with weight 1 and the other channels with weight ``cross``."""
+    from collections import OrderedDict
+
+    m = torch.nn.Sequential(OrderedDict([
+        ("conv1", torch.nn.Conv2d(2, 2, 1)), ("relu1", torch.nn.ReLU()), ("avgpool", torch.nn.AdaptiveAvgPool2d(2)),
+        ("flatten", torch.nn.Flatten()), ("fc8", torch.nn.Linear(8, n_classes))]))
+    with torch.no_grad():
+        m.conv1.weight.copy_(torch.eye(2)[:, :, None, None])
+        m.conv1.bias.zero_()
+        w = _PATTERN[:n_classes] + cross * (1 - _PATTERN[:n_classes])   # [K, 2 channels]
+        m.fc8.weight.copy_(w.repeat_interleave(4, dim=1))                # flatten order: channel-major
+        m.fc8.bias.zero_()
+    return m.eval()
+
+
+def _toy_scenes(labels, quadrants):
+    """8×8 scenes: flower j (class labels[i, j]) fills quadrant quadrants[i][j] (0 TL, 1 TR, 2 BL, 3 BR) with
+    its class's channel pattern; boxes and flower masks are the quadrants."""
+    from types import SimpleNamespace
+
+    labels = torch.as_tensor(labels)
+    n = len(labels)
+    img = torch.zeros(n, 2, 8, 8)
+    fm = torch.zeros(n, 2, 8, 8, dtype=torch.bool)
+    boxes = torch.zeros(n, 2, 4)
+    for i in range(n):
+        for j in range(2):
+            r, c = divmod(quadrants[i][j], 2)
+            img[i, :, 4 * r:4 * r + 4, 4 * c:4 * c + 4] = _PATTERN[labels[i, j]][:, None, None]
+            fm[i, j, 4 * r:4 * r + 4, 4 * c:4 * c + 4] = True
+            boxes[i, j] = torch.tensor([4 * r, 4 * c, 4 * r + 4, 4 * c + 4])
+    return SimpleNamespace(images=img, labels=labels, boxes=boxes, flower_masks=fm,
+                           class_names=["a", "b", "ab"][:int(labels.max()) + 1])
+
+
+def test_scene_sevecs_per_channel_and_per_scene_by_hand():
+    m = _toy_model()
+    sc = _toy_scenes([[0, 1], [2, 0], [1, 2], [0, 2]], [(0, 3), (1, 2), (3, 0), (2, 1)])
+    sv = sevec.fit_scene_sevecs(m, "avgpool", sc, per="channel")
+    # each flower fills one avgpool cell alone: the cells' channel vectors are the class patterns, so
+    # v_a = (1, 0), v_b = (0, 1), v_ab = (1, 1)/√2 over the channels, tiled over the 4 cells
+    assert torch.allclose(sv.channel_vectors_, _PATTERN / _PATTERN.norm(dim=1, keepdim=True))
+    assert sv.n_cells_.tolist() == [3, 2, 3] and sv.layer_shape_ == (2, 2, 2) and sv.per_ == "channel"
+    assert sv.vectors_.shape == (3, 8) and torch.allclose(sv.vectors_.norm(dim=1), torch.ones(3))
+    assert sv.mask("a").tolist() == [True] * 4 + [False] * 4
+    # a cell shared by both flowers, or covered less than min_cover, is left out
+    half = _toy_scenes([[0, 1]], [(0, 3)])
+    half.flower_masks[0, 0, :, :] = False
+    half.flower_masks[0, 0, 0, 0] = True                 # flower a now covers 1/16 of the TL cell
+    with pytest.raises(ValueError, match=r"concept\(s\) \['a'\] have no examples"):
+        sevec.fit_scene_sevecs(m, "avgpool", half, per="channel", class_names=["a", "b"])
+    assert sevec.fit_scene_sevecs(m, "avgpool", half, per="channel", class_names=["a", "b"],
+                                  min_cover=0.05).n_cells_.tolist() == [1, 1]
+    # per scene: eq. 3 on the whole avgpool output, each scene a multi-label row of its two classes
+    sv2 = sevec.fit_scene_sevecs(m, "avgpool", sc, per="scene")
+    with torch.no_grad():
+        a = (m.avgpool(m.relu1(m.conv1(sc.images))).flatten(1) > 0).float()
+    for c in range(3):
+        A = sum(a[i] / a[i].norm() for i in range(4) if c in sc.labels[i].tolist())
+        assert torch.allclose(sv2.vectors_[c], A / A.norm(), atol=1e-6)
+    assert sevec.scene_multihot(sc.labels, 3).sum(1).tolist() == [2.0] * 4
+    with pytest.raises(ValueError, match="per: unknown value 'pixel'"):
+        sevec.fit_scene_sevecs(m, "avgpool", sc, per="pixel")
+    with pytest.raises(TypeError, match="scenes: .*missing 'flower_masks'"):
+        from types import SimpleNamespace
+        sevec.fit_scene_sevecs(m, "avgpool", SimpleNamespace(images=sc.images, labels=sc.labels), per="channel")
+    with pytest.raises(ValueError, match="labels: class indices must lie in"):
+        sevec.scene_multihot([[0, 3]], 3)
+
+
+def test_suppression_controls_on_a_constructed_case():
+    # two classes in opposite quadrants; each class reads its own channel (weight 1) and the other one
+    # (weight 0.5), so the baseline maps of one flower also light the other flower
+    m = _toy_model(2)
+    sc = _toy_scenes([[0, 1], [1, 0], [0, 1], [1, 0]], [(0, 3), (1, 2), (2, 1), (3, 0)])
+    sv = sevec.fit_scene_sevecs(m, "avgpool", sc, per="channel")
+    before = snapshot(m)
+    ms = (1, 30, 60, 90)
+    for method in ("guided_backprop", "input_x_gradient"):
+        cur = sevec.suppression_curves(m, sc, sv, "avgpool", method, ms=ms, seed=0)
+        assert set(cur) == set(sevec.CONTROLS)
+        # the target's own SeVec keeps only the target flower: a hit at every m
+        assert cur["semantic"].tolist() == [1.0] * 4
+        # the other flower's SeVec keeps only the other flower: a miss at every m
+        assert cur["other_sevec"].tolist() == [0.0] * 4
+        # the baseline holds 2/3 of the energy on the target (GB: 1 vs 0.5 per pixel, l2 over channels;
+        # G×I: the same): a hit up to m = 60 %, a miss at 90 %
+        assert cur["baseline"].tolist() == [1.0, 1.0, 1.0, 0.0]
+        # c-MWP, the reference, uses no SeVec: the target's excitation reaches both flowers (this classifier's
+        # weights are all positive, so the contrast removes nothing), like the baseline
+        assert cur["c_mwp"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    # the permuted control keeps as many units as the target's mask, elsewhere, reproducibly
+    p0, p1 = sevec.permuted_sevecs(sv, seed=0), sevec.permuted_sevecs(sv, seed=0)
+    assert torch.equal(p0, p1) and not torch.equal(p0, sevec.permuted_sevecs(sv, seed=1))
+    for c in range(2):
+        assert int((p0[c] / p0[c].max() > 0.5).sum()) == int(sv.mask(c).sum())
+    # its maps are the semantic maps with the permuted SeVecs, computed directly
+    import xnb
+
+    maps = sevec.suppression_maps(m, sc, sv, "avgpool", "guided_backprop", ("permuted_mask", "other_sevec"), seed=1)
+    x, t = sc.images.repeat_interleave(2, 0), sc.labels.reshape(-1).tolist()
+    direct = xnb.attribute(m, x, "semantic_guided_backprop", target=t, sevec=sevec.permuted_sevecs(sv, 1),
+                           sevec_layer="avgpool")
+    assert torch.allclose(maps["permuted_mask"], direct)
+    # the other flower's SeVec, image by image
+    for i, o in enumerate(sc.labels.flip(1).reshape(-1).tolist()):
+        one = xnb.attribute(m, x[i:i + 1], "semantic_guided_backprop", target=t[i], sevec=sv.vectors_[o],
+                            sevec_layer="avgpool")
+        assert torch.allclose(maps["other_sevec"][i], one[0])
+    assert_unchanged(m, before)
+    with pytest.raises(ValueError, match="variants: unknown"):
+        sevec.suppression_maps(m, sc, sv, "avgpool", variants=("gradcam",))
+    with pytest.raises(TypeError, match="sevec: expected a fitted"):
+        sevec.suppression_maps(m, sc, sv.vectors_, "avgpool")
+    with pytest.raises(ValueError, match="method: expected"):
+        sevec.suppression_maps(m, sc, sv, "avgpool", method="gradcam")
+
+
+def test_for_outputs_maps_concept_sevecs_to_the_model_classes():
+    import xnb
+
+    m = _toy_model(2)
+    sc = _toy_scenes([[0, 1], [2, 0], [1, 2], [0, 2]], [(0, 3), (1, 2), (3, 0), (2, 1)])
+    sv3 = sevec.fit_scene_sevecs(m, "avgpool", sc, per="channel")       # 3 concepts: a, b, ab
+    V = sv3.for_outputs(2, {0: "b", 1: 0})
+    assert torch.equal(V[0], sv3.vectors_[1]) and torch.equal(V[1], sv3.vectors_[0])
+    assert torch.equal(sv3.for_outputs(2, ["b", "a"]), V)
+    assert sv3.for_outputs(3, [None, "ab", None])[[0, 2]].abs().sum() == 0
+    x, t = sc.images[:2], [0, 1]
+    maps = xnb.attribute(m, x, "semantic_guided_backprop", target=t, sevec=V, sevec_layer="avgpool")
+    # class 0 explained through concept b's channel: the same map as with b's SeVec alone
+    one = xnb.attribute(m, x[:1], "semantic_guided_backprop", target=0, sevec=sv3.vectors_[1], sevec_layer="avgpool")
+    assert torch.allclose(maps[0], one[0])
+    with pytest.raises(ValueError, match="class_to_concept: 1 entries for 2 outputs"):
+        sv3.for_outputs(2, ["a"])
+    with pytest.raises(ValueError, match="concept: unknown concept 'c'"):
+        sv3.for_outputs(2, {0: "c"})
+    with pytest.raises(ValueError, match="class_to_concept"):
+        sv3.for_outputs(2, {5: "a"})

@@ -154,6 +154,8 @@ SHIPPED: dict[str, str] = {
     "digits": "10 classes, scikit-learn's handwritten digits upsampled to 32×32",
     "flowers-attributes": "multi-label: every part×colour concept of xnb.data.flowers(variant='double'), "
                           "difficulty='standard'",
+    "flowers-scenes": "multi-label: the two flowers' classes of xnb.data.flower_scenes (128×128 two-flower "
+                      "scenes, difficulty='standard'); fine-tuned from flowers-single",
     "flowers-single-easy": "xnb 0.1's flowers-single: trained on difficulty='easy' without label smoothing "
                            "(over-confident: logits in the hundreds)",
     "flowers-double-easy": "xnb 0.1's flowers-double: trained on difficulty='easy' without label smoothing",
@@ -275,6 +277,9 @@ def load(name: str, pretrained: bool | str | os.PathLike = True, weights: str | 
     if name not in SHIPPED and name not in PRETRAINED:
         raise ValueError(f"name: unknown model {name!r}; known models: {names()}")
     if isinstance(pretrained, (str, os.PathLike)):  # a path: the weights to load
+        if not Path(pretrained).is_file():
+            raise TypeError(f"pretrained: expected True or False, or the path of a weights file; "
+                            f"{str(pretrained)!r} is not a file")
         if weights is not None and Path(weights) != Path(pretrained):
             raise ValueError(f"pretrained, weights: two different weight files given ({pretrained!s} and "
                              f"{weights!s}); pass one, as weights=")
