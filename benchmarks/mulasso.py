@@ -46,6 +46,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     from xnb import data, models
     from xnb import mulasso as M
+    from xnb import widgets as W
 
     model = models.load("flowers-single", device=a.device)
     d = data.flowers(a.n, seed=3)
@@ -123,7 +124,7 @@ def main(argv=None):
     print("\n(b2) MuLassoExplorer µ slider (explorer settings: tol 1e-3, <= 200 it, ridge 1e-6·‖X‖²₂)")
     show = data.flowers(4, seed=777)
     t = time.perf_counter()
-    ex = M.MuLassoExplorer(model, X, y, idx, show, mu=a.mu)  # the grid starts in a background thread
+    ex = W.MuLassoExplorer(model, X, y, idx, show, mu=a.mu)  # the grid starts in a background thread
     t_init = time.perf_counter() - t
     ex.wait_grid()
     t_grid = time.perf_counter() - t

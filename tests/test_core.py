@@ -567,3 +567,20 @@ def test_occlusion_matches_brute_force(net, images):
         xnb.attribute(net, x, "occlusion", layer="conv3", channel=0)
     with pytest.raises(ValueError, match="window"):
         xnb.attribute(net, x, "occlusion", target=0, window=0)
+
+
+def test_linear_mwp_in_blocks_equals_one_block_and_runs_batched(net, images, monkeypatch):
+    """The linear MWP rule works on blocks of W⁺ (memory); blocks, one block, and k units batched by vmap
+    give the same maps."""
+    import xnb.rules as R
+
+    one = xnb.attribute(net, images[:2], "excitation_backprop", layer="fc7", neuron=[3, 5], raw=True)
+    monkeypatch.setattr(R, "_MWP_CHUNK_BYTES", 1)  # one output row of W⁺ at a time
+    blocks = xnb.attribute(net, images[:2], "excitation_backprop", layer="fc7", neuron=[3, 5], raw=True)
+    single = xnb.attribute(net, images[:2], "excitation_backprop", layer="fc7", neuron=5, raw=True)
+    assert torch.allclose(blocks, one, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(blocks[:, 1], single, rtol=1e-4, atol=1e-7)
+    c = xnb.attribute(net, images[:2], "contrastive_excitation_backprop", target=[0, 1], raw=True)
+    monkeypatch.setattr(R, "_MWP_CHUNK_BYTES", 64 * 2 ** 20)
+    assert torch.allclose(c, xnb.attribute(net, images[:2], "contrastive_excitation_backprop", target=[0, 1],
+                                           raw=True), rtol=1e-4, atol=1e-7)

@@ -739,7 +739,7 @@ def test_exercises_checked_from_the_library(capsys):
 
 def test_explorer_threshold_costs_no_backward(flower_model, flower_fit):
     d, X, idx = flower_fit
-    ex = M.MuLassoExplorer(flower_model, X, d.labels, idx, data.flowers(4, seed=777), mu=5.0)
+    ex = xnb.widgets.MuLassoExplorer(flower_model, X, d.labels, idx, data.flowers(4, seed=777), mu=5.0)
     assert ex.errors.message == ""
     n0 = ex.n_backward
     ex.threshold.value = 0.2
@@ -847,8 +847,8 @@ def test_explorer_mu_grid_moves_are_cache_hits(flower_model, flower_fit):
     d, X, idx = flower_fit
     show = data.flowers(2, seed=777)
     with pytest.raises(ValueError, match="precompute"):
-        M.MuLassoExplorer(flower_model, X, d.labels, idx, show, precompute="later")
-    ex = M.MuLassoExplorer(flower_model, X, d.labels, idx, show, mu=4.0, mu_max=8.0, precompute="now")
+        xnb.widgets.MuLassoExplorer(flower_model, X, d.labels, idx, show, precompute="later")
+    ex = xnb.widgets.MuLassoExplorer(flower_model, X, d.labels, idx, show, mu=4.0, mu_max=8.0, precompute="now")
     assert ex.grid_ready == len(ex.mu_grid) == 16 and ex.wait_grid()
     n = ex.n_solves
     assert n == 16  # the starting µ once, then every other grid point once
@@ -869,7 +869,7 @@ def test_explorer_mu_grid_moves_are_cache_hits(flower_model, flower_fit):
 
 def test_explorer_background_grid_does_not_block(flower_model, flower_fit):
     d, X, idx = flower_fit
-    ex = M.MuLassoExplorer(flower_model, X, d.labels, idx, data.flowers(2, seed=777), mu=3.0, mu_max=5.0)
+    ex = xnb.widgets.MuLassoExplorer(flower_model, X, d.labels, idx, data.flowers(2, seed=777), mu=3.0, mu_max=5.0)
     assert ex._grid_thread is not None and ex._grid_thread.daemon
     ex.mu.value = 2.0  # a move while the grid runs: solved or a hit, never an error
     assert ex.errors.message == ""

@@ -344,7 +344,7 @@ def test_evaluation_pipeline_small():
 
 def test_explorer_caches_and_errors():
     model = xnb.models.load("flowers-single")
-    ex = R.ResamplingExplorer(model, xnb.data.flowers(3, seed=0), layers=["conv4"], n=8)
+    ex = xnb.widgets.ResamplingExplorer(model, xnb.data.flowers(3, seed=0), layers=["conv4"], n=8)
     assert ex.errors.widget.value == "" or "Error" not in ex.errors.widget.value
     png = ex.view.value
     assert png.startswith(b"\x89PNG") and ex.n_forward == 1

@@ -360,7 +360,7 @@ def test_exercises(name, capsys):
 def test_explorer_redraws_from_caches_and_trains(flower_setup):
     model, train, Z, logits, c, est, test = flower_setup
     before = snapshot(model)
-    ex = srae.SRAEExplorer(model, "relu6", test, {c: est}, train=(Z, logits, train.labels),
+    ex = xnb.widgets.SRAEExplorer(model, "relu6", test, {c: est}, train=(Z, logits, train.labels),
                            fit_params=dict(n_concepts=3, **FAST), saliency_layer="pool2", n_eval=6)
     assert ex.errors.message == "" and ex.view.value
     first = ex.view.value

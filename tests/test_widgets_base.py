@@ -199,9 +199,44 @@ def test_panel_observe_custom_fn_and_display(monkeypatch):
     p.controls[0].value = 0.7
     assert got == [0.5]
 
-    shown = []
-    import IPython.display
+    # a real widget: it goes into containers, and displays through ipywidgets' own mime bundle
+    assert isinstance(p, ipywidgets.VBox) and p.ui is p
+    box = ipywidgets.VBox([p, ipywidgets.Label("below")])
+    assert box.children[0] is p
+    bundle = p._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == p.model_id
 
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
-    p._ipython_display_()
-    assert shown == [p.ui]
+
+def test_panel_subclass_is_laid_out_after_its_own_init():
+    class Late(Panel):
+        def __init__(self):
+            super().__init__(title="late")
+            self.slider = ipywidgets.IntSlider()  # set after super().__init__: still in the layout
+            self.add_controls(self.slider)
+
+    p = Late()
+    assert any(f is p.slider for f in _walk(p))
+    assert any(f is p.view.widget for f in _walk(p))
+    p.close()
+
+
+def test_paper_modules_import_no_widgets_and_old_names_warn():
+    """Paper modules hold no widget code (not even an ipywidgets import); the explorers live in
+    xnb.widgets, and the old names still work for one release with a DeprecationWarning."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import xnb.srae, xnb.additive, xnb.mulasso, xnb.resample, xnb.sevec; "
+            "print('ipywidgets' in sys.modules, 'xnb.widgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+    import xnb.widgets as W
+    from xnb import additive, mulasso, resample, sevec, srae
+
+    for mod, name in ((srae, "SRAEExplorer"), (additive, "AdditiveExplorer"), (mulasso, "MuLassoExplorer"),
+                      (resample, "ResamplingExplorer"), (sevec, "SeVecExplorer")):
+        with pytest.warns(DeprecationWarning, match=f"moved to xnb.widgets.{name}"):
+            assert getattr(mod, name) is getattr(W, name)
+        assert issubclass(getattr(W, name), ipywidgets.VBox)
+    with pytest.raises(AttributeError):
+        srae.NoSuchThing  # noqa: B018

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numbers
 import warnings
 import weakref
-from typing import Any, Sequence
 
 import numpy as np
 import torch

@@ -88,11 +88,12 @@ def _mwp_linear_rule(module: nn.Linear, negate: Callable[[], bool] | None):
         x2 = x.detach().reshape(-1, W.shape[1])
         g2 = grad.reshape(-1, W.shape[0])
         rows = max(1, _MWP_CHUNK_BYTES // max(1, W.shape[1] * W.element_size()))
-        g_in = torch.zeros_like(x2)
+        g_in = None
         for j in range(0, W.shape[0], rows):
             w = (-W[j:j + rows] if flip else W[j:j + rows]).clamp(min=0)
-            z = x2 @ w.T
-            g_in += (g2[:, j:j + rows] / (z + EB_EPS)) @ w
+            gj = g2 if rows >= W.shape[0] else g2[:, j:j + rows]  # a full-range slice is an alias: no vmap rule
+            part = (gj / (x2 @ w.T + EB_EPS)) @ w
+            g_in = part if g_in is None else g_in + part  # out of place: the rule also runs under vmap
         return (g_in * x2).reshape(x.shape)
 
     return rule

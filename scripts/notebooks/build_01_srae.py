@@ -50,6 +50,7 @@ import xnb
 import xnb.claims
 from xnb import data, models, viz, srae
 from xnb.exercises import check
+from xnb.widgets import SRAEExplorer
 
 QUICK = bool(os.environ.get("XNB_TEST"))  # the test-suite runs the same cells with less data
 torch.manual_seed(0);
@@ -353,7 +354,7 @@ this class's SRAE (a few seconds; progress in the status line).
 """)
 
 code(r"""
-explorer = srae.SRAEExplorer(model, LAYER, test.subset(torch.nonzero(torch.isin(labels_t, torch.tensor(CLASSES))).flatten()[:120])
+explorer = SRAEExplorer(model, LAYER, test.subset(torch.nonzero(torch.isin(labels_t, torch.tensor(CLASSES))).flatten()[:120])
                              if not USE_VGG16 else test,
                              {c: fits["SRAE", c] for c in CLASSES}, train=(Z, logits, labels), labels=None if not USE_VGG16 else labels_t,
                              fit_params=FIT, saliency_layer=SALIENCY_LAYER, n_eval=N_EVAL,

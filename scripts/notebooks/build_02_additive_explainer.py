@@ -40,6 +40,7 @@ import xnb.claims
 from xnb import data, models, viz
 from xnb import additive as A
 from xnb.exercises import check
+from xnb.widgets import AdditiveExplorer
 
 QUICK = bool(os.environ.get("XNB_TEST"))
 torch.set_num_threads(1)  # small convolutions and batches: on a shared CPU, extra threads only wait on each other
@@ -233,7 +234,7 @@ setups = {
     "'red center' logit by relu4 filters (case 1)": A.Setup(perf1, conc1, c_fit, base1, ours1, pre1,
                                                             [f"relu4 filter {k}" for k in range(64)]),
 }
-explorer = A.AdditiveExplorer(setups)
+explorer = AdditiveExplorer(setups)
 explorer
 """)
 md(r"""

@@ -55,6 +55,7 @@ import xnb.claims
 from xnb import data, models, viz, metrics
 from xnb import mulasso as ml
 from xnb.exercises import check
+from xnb.widgets import MuLassoExplorer
 
 warnings.filterwarnings("ignore", message=".*Linesearch.*")
 torch.set_grad_enabled(True)
@@ -309,7 +310,7 @@ no backward pass).
 """)
 
 code(r"""
-explorer = ml.MuLassoExplorer(model, X, fit_set.labels, index, data.flowers(12, seed=777), mu=MU)
+explorer = MuLassoExplorer(model, X, fit_set.labels, index, data.flowers(12, seed=777), mu=MU)
 explorer
 """)
 

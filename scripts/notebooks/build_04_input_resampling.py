@@ -68,6 +68,7 @@ import xnb
 from xnb import data, models, viz
 from xnb import resample as R
 from xnb.exercises import check
+from xnb.widgets import ResamplingExplorer
 
 QUICK = bool(os.environ.get("XNB_TEST"))  # the test-suite runs the same cells with less data
 torch.manual_seed(0)
@@ -206,7 +207,7 @@ layer).
 """)
 
 code(r"""
-explorer = R.ResamplingExplorer(model, images, layers=LAYERS, n=N, sigma=SIGMA, threshold=LAMBDA,
+explorer = ResamplingExplorer(model, images, layers=LAYERS, n=N, sigma=SIGMA, threshold=LAMBDA,
                                 colors=COLORS, threshold_scale=THRESHOLD_SCALE)
 for s in (0.05, 0.2):                      # what a slider move costs
     t = time.perf_counter(); explorer.sigma.value = s

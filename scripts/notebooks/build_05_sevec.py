@@ -41,6 +41,7 @@ import xnb.claims
 from xnb import data, models, sevec, viz
 from xnb.metrics import generalized_pointing_game, pointing_game
 from xnb.exercises import check
+from xnb.widgets import SeVecExplorer
 
 QUICK = bool(os.environ.get("XNB_TEST"))  # the test suite runs every cell with less data
 N_FIT = 400 if QUICK else 1200
@@ -273,7 +274,7 @@ change the suppression threshold (one backward pass) or the kept energy (no grad
 re-rendered with the kept area outlined; the box of the explained flower is green).
 """)
 code(r"""
-explorer = sevec.SeVecExplorer(model, sv_pool, data.flower_scenes(12, seed=8), "avgpool",
+explorer = SeVecExplorer(model, sv_pool, data.flower_scenes(12, seed=8), "avgpool",
                                pool=fit_set, pool_features=F_pool)
 explorer
 """)

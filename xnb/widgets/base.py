@@ -37,11 +37,8 @@ from __future__ import annotations
 import functools
 import html
 import logging
-import threading
-import time
 import traceback
-from collections import OrderedDict
-from typing import Any, Callable, Hashable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import ipywidgets
 
@@ -263,127 +260,33 @@ def guarded(
 # LRUCache and Timer
 # --------------------------------------------------------------------------
 
-_MISSING = object()
-
-
-class LRUCache:
-    """A small least-recently-used cache for expensive computations.
-
-    ``get_or_compute(key, fn)`` returns the cached value for ``key`` (a hit)
-    or calls ``fn()``, stores and returns its result (a miss); when more than
-    ``maxsize`` entries are held the least recently used one is evicted.  If
-    ``fn()`` raises nothing is stored.  Keys are hashables built by the caller,
-    e.g. ``(image_index, method, target, layer)``.  ``in`` does not count as a
-    hit nor refresh recency.
-    """
-
-    def __init__(self, maxsize: int = 64):
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-            raise ValueError(f"maxsize must be an integer >= 1, got {maxsize!r}")
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.RLock()
-        self.hits = 0
-        self.misses = 0
-        self.evictions = 0
-
-    def get_or_compute(self, key: Hashable, fn: Callable[[], T]) -> T:
-        try:
-            hash(key)
-        except TypeError:
-            raise TypeError(f"key must be hashable, got {type(key).__name__}") from None
-        with self._lock:
-            value = self._data.get(key, _MISSING)
-            if value is not _MISSING:
-                self._data.move_to_end(key)
-                self.hits += 1
-                return value
-            self.misses += 1
-        value = fn()  # outside the lock: fn may be slow or use the cache itself
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-                self.evictions += 1
-        return value
-
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        """Cached value or ``default``; counts a hit (and refreshes recency) when found."""
-        with self._lock:
-            value = self._data.get(key, _MISSING)
-            if value is _MISSING:
-                return default
-            self._data.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def clear(self) -> None:
-        """Drop all entries (the hit/miss counters are kept; see :meth:`reset_stats`)."""
-        with self._lock:
-            self._data.clear()
-
-    def reset_stats(self) -> None:
-        with self._lock:
-            self.hits = self.misses = self.evictions = 0
-
-    def keys(self) -> list[Hashable]:
-        """Keys from least to most recently used."""
-        with self._lock:
-            return list(self._data.keys())
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._data
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._data)
-
-    def __repr__(self) -> str:
-        return (
-            f"LRUCache(maxsize={self.maxsize}, size={len(self)}, "
-            f"hits={self.hits}, misses={self.misses})"
-        )
-
-
-class Timer:
-    """Context manager measuring wall time: ``with Timer() as t: ...; t.ms``."""
-
-    def __init__(self) -> None:
-        self.start: float | None = None
-        self.elapsed = 0.0
-
-    def __enter__(self) -> "Timer":
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        assert self.start is not None
-        self.elapsed = time.perf_counter() - self.start
-
-    @property
-    def ms(self) -> float:
-        return self.elapsed * 1000.0
+from .._cache import LRUCache, Timer  # noqa: E402  (re-exported: widget-free, used by the paper modules)
 
 
 # --------------------------------------------------------------------------
 # Panel
 # --------------------------------------------------------------------------
 
-class Panel:
-    """Base class of live explorers.
+class Panel(ipywidgets.VBox):
+    """Base class of live explorers: an ``ipywidgets.VBox``, so ``display(explorer)``,
+    ``VBox([explorer, other])`` and Voila layouts work like with any widget.
 
     Holds ``controls`` (a list of widgets), ``view`` (an :class:`ImageView`),
     ``errors`` (an :class:`ErrorArea`) and ``status`` (an ``ipywidgets.Label``).
-    ``ui`` lays them out (controls on the left, the image on the right, status
-    and errors below) and is built on first access; subclasses may override
-    :meth:`_build_ui`.  Putting the object last in a notebook cell displays
-    ``ui``.
+    :meth:`_build_ui` lays them out (controls on the left, the image on the
+    right, status and errors below) when the outermost ``__init__`` returns, so
+    subclasses may override it using attributes they set after
+    ``super().__init__()``.
 
     Subclasses override :meth:`redraw` and wire controls with :meth:`observe`
     so that every callback is :func:`guarded`.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _build_after(init)
 
     def __init__(
         self,
@@ -391,14 +294,16 @@ class Panel:
         width: int | str = 256,
         height: int | str | None = None,
         title: str | None = None,
+        **kwargs: Any,
     ):
+        super().__init__(**kwargs)
         self.controls: list[ipywidgets.Widget] = list(controls or [])
         self.view = ImageView(width=width, height=height)
         self.errors = ErrorArea()
         self.status = ipywidgets.Label(value="")
         self.title = title
         self.last_redraw_ms: float | None = None
-        self._ui: ipywidgets.Box | None = None
+        self._layout_box: ipywidgets.Box | None = None
         self._controls_box: ipywidgets.VBox | None = None
 
     # -- layout -----------------------------------------------------------
@@ -413,17 +318,21 @@ class Panel:
         children += [body, self.status, self.errors.widget]
         return ipywidgets.VBox(children)
 
-    @property
-    def ui(self) -> ipywidgets.Box:
-        """The explorer's top-level widget (built on first access)."""
-        if self._ui is None:
-            self._ui = self._build_ui()
+    def _ensure_ui(self) -> None:
+        if self._layout_box is None:
+            self._layout_box = self._build_ui()
+            self.children = (self._layout_box,)
         elif self._controls_box is not None and list(self._controls_box.children) != self.controls:
             self._controls_box.children = tuple(self.controls)
-        return self._ui
+
+    @property
+    def ui(self) -> "Panel":
+        """The explorer itself (a VBox; kept for code written when explorers were not widgets)."""
+        self._ensure_ui()
+        return self
 
     def add_controls(self, *widgets: ipywidgets.Widget) -> None:
-        """Append controls (also after ``ui`` was built)."""
+        """Append controls (also after the layout was built)."""
         for w in widgets:
             if not isinstance(w, ipywidgets.Widget):
                 raise TypeError(f"controls must be ipywidgets widgets, got {type(w).__name__}")
@@ -432,16 +341,14 @@ class Panel:
             self._controls_box.children = tuple(self.controls)
 
     # -- behaviour --------------------------------------------------------
-    def observe(
-        self,
-        widget: ipywidgets.Widget,
-        fn: Callable[[dict], Any] | None = None,
-        names: str | list[str] = "value",
-    ) -> Callable[..., Any]:
+    def observe(self, widget, fn: Callable[[dict], Any] | None = None, names: Any = "value", **kwargs: Any):
         """``widget.observe`` a guarded callback; ``fn=None`` means "redraw on change".
 
-        Returns the wrapper actually registered (for ``widget.unobserve``).
+        Returns the wrapper actually registered (for ``widget.unobserve``). Called with a handler
+        instead of a widget, it is traitlets' own ``observe`` on the explorer's traits.
         """
+        if not isinstance(widget, ipywidgets.Widget):  # traitlets' observe(handler, names=..., type=...)
+            return super().observe(widget, names=fn if fn is not None else names, **kwargs)
         if fn is None:
             def fn(change: dict) -> None:  # noqa: ARG001
                 self._redraw_timed()
@@ -466,15 +373,31 @@ class Panel:
         self.status.value = "" if text is None else str(text)
 
     def close(self) -> None:
-        """Close all widgets of the panel (frees their comms)."""
+        """Close all widgets of the panel (frees their comms), then the panel itself."""
         for w in list(self.controls) + [self.view.widget, self.errors.widget, self.status]:
             w.close()
-        if self._ui is not None:
-            for child in self._ui.children:
+        if self._layout_box is not None:
+            for child in self._layout_box.children:
                 child.close()
-            self._ui.close()
+            self._layout_box.close()
+        super().close()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
 
-        display(self.ui)
+def _build_after(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a Panel subclass's ``__init__`` so the layout is built when the outermost one returns."""
+
+    @functools.wraps(init)
+    def wrapper(self: Panel, *args: Any, **kwargs: Any) -> None:
+        depth = self.__dict__.get("_xnb_init_depth", 0)
+        self.__dict__["_xnb_init_depth"] = depth + 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            self.__dict__["_xnb_init_depth"] = depth
+        if depth == 0:
+            self._ensure_ui()
+
+    return wrapper
+
+
+Panel.__init__ = _build_after(Panel.__init__)  # a plain Panel(...) is laid out too
