@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from xnb import data, models, sevec
 from xnb._pointing import generalized_pointing_game, kept_energy_mask, pointing_game
@@ -182,7 +183,7 @@ def test_bad_inputs():
         pointing_game(np.ones((4, 4)), [0, 0, 9, 2])
     with pytest.raises(ValueError, match="heatmaps: contains NaN"):
         pointing_game(np.full((4, 4), np.nan), [0, 0, 2, 2])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         sevec.SeVec().relevance_matrix()
 
 

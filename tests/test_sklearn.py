@@ -130,3 +130,18 @@ def test_mulasso_in_pipeline_and_grid_search():
     grid = GridSearchCV(mulasso.MuLasso(tol=1e-5), {"mu": [0.01, 2.0]}, cv=3).fit(X, y)
     assert grid.best_params_["mu"] == 2.0  # an L1 radius of 0.01 cannot separate the blobs
     assert grid.best_estimator_.n_selected_ <= 20
+
+
+def test_sevec_is_a_base_estimator():
+    from xnb import sevec
+
+    sv = sevec.SeVec()
+    assert not hasattr(sv, "vectors_") and clone(sv).get_params() == {}
+    with pytest.raises(NotFittedError, match="not fitted"):
+        sv.relevance_matrix()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(sv)
+    feats = torch.tensor([[1.0, 0.0, 2.0], [0.5, 0.0, 1.0], [0.0, 3.0, 0.0]])
+    sv.fit(feats, [0, 0, 1], ["a", "b"])
+    check_is_fitted(sv)
+    assert sv.vectors_.shape == (2, 3)

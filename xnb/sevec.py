@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_float, check_int, model_device
@@ -88,8 +90,9 @@ def _labels_matrix(labels, n: int, n_concepts: int | None):
     return y
 
 
-class SeVec:
-    """Semantic vectors (eq. 3, closed form), scikit-learn style.
+class SeVec(BaseEstimator):
+    """Semantic vectors (eq. 3, closed form), a scikit-learn estimator (no hyper-parameters: ``clone``,
+    ``get_params`` and ``check_is_fitted`` work; unfitted use raises ``NotFittedError``).
 
     >>> sv = SeVec().fit(feats, labels, concept_names=data.class_names)
     >>> sv.vectors_.shape, sv.relevance("red center", "orange center"), sv.diversity("red center")
@@ -129,7 +132,7 @@ class SeVec:
 
     def _check_fitted(self):
         if not hasattr(self, "vectors_"):
-            raise RuntimeError("SeVec is not fitted yet: call fit(features, labels) first")
+            raise NotFittedError("This SeVec instance is not fitted yet: call fit(features, labels) first")
 
     def index(self, concept) -> int:
         """Index of a concept given by name or index."""
