@@ -34,13 +34,12 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_choice, check_float, check_int, model_device, resolve_device
-from .exercises import Exercise, Number, Text
 from .layers import auto_batch_size, capture, get_layer, last_feature_map
 
 __all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "AdditiveExplainer", "Setup",
            "warmth_performer",
            "Explanation", "contribution_entropy", "truth_recovery", "relative_deviation", "lambda_schedule", "prior_loss",
-           "EXERCISES", "CLAIMS", "claims"]
+           "CLAIMS", "claims"]
 
 
 # ------------------------------------------------------------------------------ performer and concepts
@@ -441,39 +440,6 @@ class AdditiveExplainer(BaseEstimator):
             alpha = self.g_(feat) * self._to_eff  # in the paper's units: ŷ = Σ αᵢ yᵢ + b
         contrib = alpha * Y
         return Explanation(alpha, Y, contrib, self.bias_, contrib.sum(1) + self.bias_)
-
-
-# ------------------------------------------------------------------------------ exercises
-
-
-def _ex1():
-    return round(lambda_schedule(10.0, 4), 6)
-
-
-def _ex2():
-    return float(contribution_entropy(torch.tensor([[1.0, 1.0, 0.0, 0.0]]))[0])
-
-
-def _ex3():
-    from . import data
-
-    return max(data.WARMTH_WEIGHTS, key=data.WARMTH_WEIGHTS.get)
-
-
-EXERCISES = {
-    "additive.1": Exercise("With β = 10, what is the prior-loss weight λ(t) in epoch t = 4?", _ex1,
-                           "the schedule decays λ with the square root of the epoch.", Number(rel=0.01),
-                           mistakes=[(2.5, "that is β / t; the schedule divides by √t"),
-                                     (10.0, "that is β, λ at t = 1; the weight decays with t")]),
-    "additive.2": Exercise("Contributions (1, −1, 0, 0): what is the entropy (in nats) of their distribution?",
-                           _ex2, "cᵢ = |αᵢyᵢ| / Σ|αⱼyⱼ|; H = −Σ cᵢ log cᵢ.", Number(rel=0.01),
-                           mistakes=[(0.0, "the signs do not cancel: the distribution uses |αᵢyᵢ|"),
-                                     (1.0, "that is the entropy in bits; the question asks for nats (natural log)")]),
-    "additive.3": Exercise("Which part×colour concept carries the largest true weight in the warmth score?",
-                           _ex3, "xnb.data.WARMTH_WEIGHTS maps each concept to its true weight.",
-                           Text(), mistakes=[(lambda a: ":" not in str(a),
-                                              "give the concept as part:colour, e.g. 'petals:cream'")]),
-}
 
 
 # ------------------------------------------------------------------------------ embedded default: warmth

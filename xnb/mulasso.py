@@ -33,7 +33,6 @@ Claims (:mod:`xnb.claims`)
 from __future__ import annotations
 
 import contextlib
-import numbers
 from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
@@ -51,7 +50,7 @@ from ._cache import LRUCache
 __all__ = ["FeatureIndex", "feature_layers", "channel_responses", "MuLasso", "project_l1_ball", "relevance",
            "explain", "Explanation", "grid_energy", "stride_one_size", "receptive_field", "average_patches",
            "ablate", "ablation_study", "flower_benchmark", "matched_random", "gap_masks",
-           "gap_ratio", "CLAIMS", "CLAIM_MU", "CLAIM_SIZES", "claims", "EXERCISES", "NORMS", "channel_groups",
+           "gap_ratio", "CLAIMS", "CLAIM_MU", "CLAIM_SIZES", "claims", "NORMS", "channel_groups",
            "distinct_channels", "iou_area", "iou_own_mean", "best_threshold_iou", "BestIoU", "pointing_to_mask",
            "IOU_PROTOCOLS", "iou_protocols", "blur_maps", "BLUR_CONTROL", "BENCH_METHODS"]
 
@@ -1807,55 +1806,3 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True, sizes: d
     return out
 
 
-# --------------------------------------------------------------------------- exercises
-
-
-def _ex_fit_data():
-    from . import data
-
-    return data.flowers(240, variant="single", seed=3)
-
-
-def _ex1():
-    from . import models
-
-    m = models.load("flowers-single")
-    d = _ex_fit_data()
-    X, idx = channel_responses(m, d)
-    return MuLasso(mu=5.0).fit(X, d.labels, idx).n_selected_
-
-
-def _ex2():
-    from . import models
-
-    return stride_one_size(models.load("flowers-single"), "pool1")
-
-
-def _ex3():
-    from . import models
-
-    return stride_one_size(models.load("flowers-single"), "conv3")
-
-
-def _same_size(a, b):
-    if isinstance(a, numbers.Integral):
-        a = (int(a), int(a))
-    return tuple(int(v) for v in a) == tuple(b)
-
-
-from .exercises import Exercise  # noqa: E402
-
-EXERCISES = {
-    "mulasso.1": Exercise(
-        "With µ = 5, how many features (layer, channel pairs) does µ-Lasso select, for any class, on the "
-        "flowers-single model with data.flowers(240, variant='single', seed=3)?", _ex1,
-        "channel_responses(model, data) then MuLasso(mu=5).fit(X, data.labels, index).n_selected_",
-        lambda a, b: int(a) == int(b)),
-    "mulasso.2": Exercise(
-        "By eq. (3) with S = 1, to what size (H, W) does the stride fix resize the backward signal "
-        "before back-projecting through pool1 of flowers-single (64×64 input)?", _ex2,
-        "A + 2·O − M + 1 with A = pool1's input size, O its padding, M its kernel size.", _same_size),
-    "mulasso.3": Exercise(
-        "And before conv3 (stride 2, 3×3 kernel, padding 1)? (H, W)", _ex3,
-        "conv3's input is pool2's output; A + 2·O − M + 1.", _same_size),
-}

@@ -38,7 +38,6 @@ import torch
 from torch import nn
 
 from ._check import check_choice, check_float, check_images, check_int, model_device
-from .exercises import Exercise
 from .layers import get_layer, layers as _layers
 
 __all__ = [
@@ -46,7 +45,7 @@ __all__ = [
     "resample", "neuron_importance", "neuron_importance_all", "top_neurons", "jaccard", "Patches",
     "patches", "PatchEvaluation", "evaluate_patches", "masked_images", "patch_images", "secondary_classifier",
     "secondary_accuracy", "rank_correlation", "jaccard_during_training", "depth_colors", "DEPTH_COLORS",
-    "EXERCISES", "CLAIMS", "claims",
+    "CLAIMS", "claims",
 ]
 
 #: metric name -> what it scores (equation of the paper)
@@ -998,48 +997,6 @@ def __getattr__(name):  # the explorer moved to xnb.widgets; the old name works 
         from .widgets.resample import ResamplingExplorer
         return ResamplingExplorer
     raise AttributeError(f"module 'xnb.resample' has no attribute {name!r}")
-
-
-# --------------------------------------------------------------------------- exercises
-
-
-def _ex_1():
-    from . import data, models
-    model = models.load("flowers-single")
-    x = data.flowers(4, seed=11).images[0]
-    res = resample(model, x, ["conv4"], n=50, sigma=0.1, seed=0)
-    # λ = 0.1 in activation units, as the exercise states it (the notebook's default reads λ relative to the
-    # layer's largest mean activation)
-    return jaccard(top_neurons(res.importance("conv4", "correlation"), 5),
-                   top_neurons(res.importance("conv4", "precision", 0.1, "absolute"), 5))
-
-
-def _ex_2():
-    return jaccard([1, 2, 3], [1, 2, 3], definition="sum")
-
-
-def _ex_3():
-    return float(noise_levels(50, 0.1, "growing")[10])
-
-
-def _close(a, b):
-    return abs(float(a) - float(b)) < 1e-6
-
-
-EXERCISES: dict[str, Exercise] = {
-    "resample.1": Exercise(
-        "On image 0 of data.flowers(4, seed=11) with the flowers-single model, what is the Jaccard "
-        "similarity (paper's definition) between the top-5 conv4 units by correlation and by precision "
-        "(n=50, σ=0.1, λ=0.1, seed=0)?", _ex_1,
-        "resample(model, x, ['conv4']), then top_neurons(res.importance(...), 5) for each metric and jaccard().",
-        _close),
-    "resample.2": Exercise(
-        "The authors' code computes |A∩B| / (|A|+|B|). What is the largest value it can take?", _ex_2,
-        "Try two identical non-empty sets: jaccard(a, a, definition='sum').", _close),
-    "resample.3": Exercise(
-        "With schedule='growing' and σ=0.1, what is the standard deviation of the noise filter of copy "
-        "i=10?", _ex_3, "noise_levels(n, sigma, 'growing') gives σ·i for copy i.", _close),
-}
 
 
 # --------------------------------------------------------------------------- claims (xnb.claims)

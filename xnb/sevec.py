@@ -27,13 +27,12 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_float, check_int, model_device
-from .exercises import Exercise
 from .layers import get_layer, stream_layer
 
 __all__ = ["features", "SeVec", "QUERIES", "binarize", "naming_accuracy", "single_neuron_retrieval", "precision_at_k", "modify_representation",
            "MODIFICATIONS", "SCENE_FITS", "scene_multihot", "fit_scene_sevecs", "CONTROLS", "permuted_sevecs",
            "suppression_maps", "suppression_curves",
-           "EXERCISES", "CLAIMS", "claims"]
+           "CLAIMS", "claims"]
 
 
 #: How a query image's features are compared with the SeVecs: the paper's real-valued φ(x) (default) or
@@ -985,57 +984,6 @@ def claims(seeds=(0, 1, 2), quick: bool = False, progress: bool = True) -> list:
             out.append(judge(hit("semantic"), hit("other_sevec"), note=curve))
             out.append(judge(hit("semantic"), hit("permuted_mask"), note=curve))
     return out
-
-
-# -------------------------------------------------------------------- exercises
-
-
-def _ex1():
-    """The SeVec of 'red center' on flowers-single relu6: its most associated unit."""
-    return _ex_sevec().associated_neuron("red center")
-
-
-_EX_CACHE: dict = {}
-
-
-def _ex_sevec():
-    if "sv" not in _EX_CACHE:
-        from . import data, models
-
-        d = data.flowers(300, seed=7)
-        m = models.load("flowers-single")
-        _EX_CACHE["sv"] = SeVec().fit(features(m, "relu6", d, progress=False), d.labels, d.class_names)
-    return _EX_CACHE["sv"]
-
-
-def _ex2():
-    sv = _ex_sevec()
-    r = sv.relevance_matrix().clone()
-    r.fill_diagonal_(-1)
-    i, j = divmod(int(torch.argmax(r)), r.shape[1])
-    return {sv.concept_names_[i], sv.concept_names_[j]}
-
-
-def _ex3():
-    from ._pointing import generalized_pointing_game
-
-    h = np.zeros((8, 8))
-    h[1, 1], h[6, 6] = 3.0, 1.0
-    return bool(generalized_pointing_game(h, [0, 0, 4, 4], 70)[0])
-
-
-EXERCISES = {
-    "sevec.1": Exercise("Which relu6 unit is most associated with 'red center' (SeVec fitted on flowers(300, "
-                        "seed=7) with the flowers-single model)?", _ex1,
-                        "SeVec(...).associated_neuron('red center') — the largest entry of v_c."),
-    "sevec.2": Exercise("Which two classes have the most related SeVecs (largest off-diagonal cosine)? Answer "
-                        "with a set of two class names.", _ex2,
-                        "relevance_matrix(), ignore the diagonal.", lambda a, b: set(a) == set(b)),
-    "sevec.3": Exercise("A map has energy 3 at (1,1) and 1 at (6,6); box (0,0,4,4). Is it a hit in the "
-                        "generalised pointing game at m = 70 %? (True/False)", _ex3,
-                        "70 % of the energy is already held by the pixel at (1,1).",
-                        lambda a, b: bool(a) is b),
-}
 
 
 # -------------------------------------------------------------------- live explorer

@@ -1,4 +1,4 @@
-"""Checked exercises for the notebooks: ``check("tour.1", answer)`` says whether an answer is right.
+"""How exercises are written and compared (the registry and ``check`` are in :mod:`xnb.exercises`).
 
 Answers are computed from the library itself (not stored), so a check stays right if the data or models
 change. Each exercise says how answers are compared (:class:`Number` with a stated relative tolerance,
@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["check", "EXERCISES", "Exercise", "Number", "Integer", "Boolean", "Text", "Shape", "Choice"]
+__all__ = ["Exercise", "Answer", "Number", "Integer", "Boolean", "Text", "Shape", "Choice"]
 
 
 # ------------------------------------------------------------------------------ how answers are compared
@@ -167,90 +167,3 @@ class Exercise:
             if hit:
                 return text
         return "hint: " + self.hint
-
-
-def _tour_1():
-    from . import data
-
-    d = data.flowers(12, variant="double")
-    return d.meta["discriminative_part"][d.class_names.index("blue leaves")]
-
-
-def _tour_2():
-    from . import layers, models
-
-    return {i.name: i for i in layers(models.load("flowers-single"))}["conv3"].output_shape
-
-
-def _tour_3():
-    from . import models
-    from .attribution import _default_contrast
-
-    return _default_contrast(models.load("flowers-single"))[0]
-
-
-EXERCISES: dict[str, Exercise] = {
-    "tour.1": Exercise("In flowers(variant='double'), which part's colour decides the class 'blue leaves'?",
-                       _tour_1, "a flowers() set records it: d = data.flowers(12, variant='double'), then look "
-                       "at d.meta['discriminative_part'] (one entry per class, in d.class_names order).",
-                       Choice(["center", "petals", "leaves", "stem"]),
-                       mistakes=[("center", "that part decides the class in the single variant; in 'double' "
-                                            "the class name says which part counts")]),
-    "tour.2": Exercise("What is the output shape (C, H, W) of layer conv3 of the flowers-single model for a "
-                       "64×64 input?", _tour_2, "xnb.layers(model) lists each layer's output_shape.",
-                       Shape(), mistakes=[((64, 16, 16), "the channels are right; the spatial size shrinks by a "
-                                                          "stride as well as by pooling: check xnb.layers(model)")]),
-    "tour.3": Exercise("Which layer does contrastive excitation backprop use as its contrast layer by default "
-                       "on the flowers-single model?", _tour_3,
-                       "the contrastive pass negates the classifier layer; the contrast is read where that "
-                       "layer's input comes from (list the layers with xnb.layers(model)).", Text(),
-                       mistakes=[("fc8", "fc8 is the classifier layer whose weights are negated; the contrast "
-                                         "layer is its input"),
-                                 ("fc7", "close: fc7 is linear, but its output goes through one more layer "
-                                         "before reaching the classifier")]),
-}
-
-
-def _lookup(exercise: str) -> Exercise:
-    """'tour.N' lives here; 'mod.N' lives in ``xnb.mod.EXERCISES`` (each paper module keeps its own)."""
-    if not isinstance(exercise, str):
-        raise TypeError(f"exercise: expected a name like 'tour.1', got {exercise!r}")
-    if exercise in EXERCISES:
-        return EXERCISES[exercise]
-    prefix = exercise.split(".")[0]
-    known = list(EXERCISES)
-    if prefix.isidentifier() and prefix != "tour":
-        import importlib
-
-        try:
-            mod = importlib.import_module(f"xnb.{prefix}")
-        except ImportError:
-            mod = None
-        table = getattr(mod, "EXERCISES", {}) if mod is not None else {}
-        if exercise in table:
-            return table[exercise]
-        known += list(table)
-    raise ValueError(f"exercise: unknown exercise {exercise!r}; known: {', '.join(known)}")
-
-
-def check(exercise: str, answer: Any) -> bool:
-    """Print whether ``answer`` solves ``exercise`` (with a hint if not) and return True/False.
-
-    Names are ``"<module>.<n>"``: ``"tour.1"`` here, ``"mulasso.2"`` in ``xnb.mulasso.EXERCISES``, etc.
-    """
-    ex = _lookup(exercise)
-    if answer is None:
-        print(f"{exercise}: no answer yet — replace None with yours ({ex.question})")
-        return False
-    cmp = ex.comparator()
-    problem = cmp.problem(answer)
-    if problem is not None:
-        print(f"{exercise}: not yet ✗ — {problem}")
-        return False
-    try:
-        ok = bool(cmp(answer, ex.solution()))
-    except Exception:  # a malformed answer is a wrong answer, not a crash
-        ok = False
-    precision = f" (checked {cmp.precision})" if isinstance(cmp, Number) else ""
-    print(f"{exercise}: correct ✓{precision}" if ok else f"{exercise}: not yet ✗ — {ex.feedback(answer)}")
-    return ok
