@@ -74,8 +74,19 @@ def test_notebook_dashboard_slider_redraws(voila_url, browser, name):
         assert "Traceback" not in text and "There was an error" not in text, "a cell raised"
         for area in page.locator(".xnb-error").all_inner_texts():  # the ErrorArea of every explorer
             assert area.strip() == "", f"the widget shows an error: {area[:300]}"
+        _assert_images_keep_their_aspect_ratio(page, name)
     finally:
         page.close()
+
+
+def _assert_images_keep_their_aspect_ratio(page, name):
+    """Every live image is shown at its PNG's aspect ratio (a flex layout once stretched them 1.1-3.1x)."""
+    sizes = page.eval_on_selector_all(
+        "img.xnb-image", "es => es.filter(e => e.naturalWidth > 0).map(e => { const r = e.getBoundingClientRect();"
+                         " return [r.width, r.height, e.naturalWidth, e.naturalHeight]; })")
+    assert sizes, f"{name}: no live image rendered"
+    for w, h, nw, nh in sizes:
+        assert abs((w / h) / (nw / nh) - 1) < 0.03, f"{name}: image {nw}x{nh} shown as {w:.0f}x{h:.0f} (stretched)"
 
 
 def test_jupyterlab_runs_the_tour_and_its_explorer_redraws(browser, tmp_path):

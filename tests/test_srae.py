@@ -364,8 +364,9 @@ def test_explorer_redraws_from_caches_and_trains(flower_setup):
                            fit_params=dict(n_concepts=3, **FAST), saliency_layer="pool2", n_eval=6)
     assert ex.errors.message == "" and ex.view.value
     first = ex.view.value
-    ex.feature.value = 1
-    assert ex.view.value != first and ex.errors.message == ""
+    assert ex.feature.value == 1 and "rank 1/" in ex.status.value and "rank 1 " in ex.caption.value
+    ex.feature.value = 2
+    assert ex.view.value != first and ex.errors.message == "" and "rank 2/" in ex.status.value
     n_maps = len(ex.maps)
     ex.gamma.value = 30.0  # a threshold: no new heatmap
     assert len(ex.maps) == n_maps and ex.errors.message == ""

@@ -240,3 +240,24 @@ def test_paper_modules_import_no_widgets_and_old_names_warn():
         assert issubclass(getattr(W, name), ipywidgets.VBox)
     with pytest.raises(AttributeError):
         srae.NoSuchThing  # noqa: B018
+
+
+def test_panel_labels_whole_descriptions_and_a_caption():
+    p = Panel()
+    short, long = ipywidgets.IntSlider(description="image"), ipywidgets.FloatSlider(description="kept energy %")
+    p.add_controls(short, long)
+    assert long.style.description_width == "initial"  # shown whole, not "kept ener…"
+    assert short.style.description_width == ""
+    p.set_caption("left: <map> · right: masked")
+    assert "&lt;map&gt;" in p.caption.value and any(f is p.caption for f in _walk(p))
+    assert p.view.widget.layout.align_self == "flex-start" and p.view.widget.layout.height == "auto"
+    p.close()
+
+
+def test_bars_have_an_axis_and_values():
+    from xnb.additive import bars_rgb
+
+    a = bars_rgb(np.array([0.5, -0.2]), ["x", "y"])
+    b = bars_rgb(np.array([0.5, -0.2]), ["x", "y"], top=None)
+    assert a.shape == b.shape and a.shape[0] > 2 * 14 + 6  # rows + the axis and its title
+    assert (a[-20:] < 128).any()  # the axis title is drawn below the bars

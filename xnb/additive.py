@@ -500,7 +500,7 @@ def bars_rgb(values, names, width: int = 360, row: int = 14, top: int | None = 1
     v = np.asarray(values, dtype=float)
     order = np.argsort(-np.abs(v))[: top or len(v)]
     label_w = 130
-    H = row * len(order) + 6
+    H = row * len(order) + 6 + 2 * row  # + the axis: ticks and its title
     img = Image.new("RGB", (width, H), "white")
     draw = ImageDraw.Draw(img)
     span = max(np.abs(v[order]).max(), 1e-12)
@@ -512,7 +512,15 @@ def bars_rgb(values, names, width: int = 360, row: int = 14, top: int | None = 1
         L = int(round(half * abs(v[k]) / span))
         x0, x1 = (mid, mid + L) if v[k] >= 0 else (mid - L, mid)
         draw.rectangle([x0, y0 + 2, max(x1, x0 + 1), y0 + row - 3], fill=(214, 39, 40) if v[k] >= 0 else (31, 119, 180))
-    draw.line([mid, 0, mid, H], fill=(120, 120, 120))
+        value = f"{v[k]:+.2g}"  # the value, on the side of the axis the bar does not use
+        draw.text((mid + 3 if v[k] < 0 else mid - 6 * len(value) - 3, y0), value, fill=(90, 90, 90))
+    axis_y = 3 + len(order) * row
+    draw.line([mid, 0, mid, axis_y], fill=(120, 120, 120))
+    draw.line([mid - half, axis_y, mid + half, axis_y], fill=(120, 120, 120))
+    for x, text in ((mid - half, f"{-span:.2g}"), (mid, "0"), (mid + half, f"{span:.2g}")):
+        draw.line([x, axis_y, x, axis_y + 3], fill=(120, 120, 120))
+        draw.text((min(max(x - 3 * len(text), label_w), width - 6 * len(text)), axis_y + 3), text, fill=(0, 0, 0))
+    draw.text((label_w, axis_y + row + 1), "contribution alpha_i * y_i (red > 0, blue < 0)", fill=(0, 0, 0))
     return np.asarray(img)
 
 

@@ -112,6 +112,8 @@ class AdditiveExplorer(ipywidgets.VBox):
         if self.truth is not None:
             k = int(np.argmax(self.truth[i]))
             msg += f" · true top concept: {self.names[k] if self.truth[i].max() > 0 else '(none)'}"
+        self.panel.set_caption(f"left: the image · right: its contributions αᵢ·yᵢ by concept (the {min(10, len(contrib))} "
+                               f"largest |αᵢ·yᵢ|), {self.which.value} explainer, epoch {t}")
         self.panel.set_status(msg)
 
     def _layout(self):

@@ -92,9 +92,10 @@ class ImageView:
     def __init__(self, width: int | str | None = 256, height: int | str | None = None):
         w = _css_size(width, "width")
         h = _css_size(height, "height")
-        layout = ipywidgets.Layout(width=w, height=h)
-        if h is not None:
-            layout.object_fit = "contain"
+        # never stretched: height follows the PNG's aspect ratio (or the PNG fits a given box), and the
+        # image does not grow with a taller sibling in a flex row (e.g. a long list of controls)
+        layout = ipywidgets.Layout(width=w, height=h if h is not None else "auto", object_fit="contain",
+                                   align_self="flex-start", flex="0 0 auto")
         self._width_px = width if isinstance(width, int) else None
         self._image = ipywidgets.Image(value=b"", format="png", layout=layout)
         self._image.add_class("xnb-image")
@@ -301,6 +302,8 @@ class Panel(ipywidgets.VBox):
         self.view = ImageView(width=width, height=height)
         self.errors = ErrorArea()
         self.status = ipywidgets.Label(value="")
+        self.caption = ipywidgets.HTML(value="")  # what the image shows (set_caption)
+        self.caption.add_class("xnb-caption")
         self.title = title
         self.last_redraw_ms: float | None = None
         self._layout_box: ipywidgets.Box | None = None
@@ -315,7 +318,7 @@ class Panel(ipywidgets.VBox):
         children: list[ipywidgets.Widget] = [ipywidgets.HTML(PIXELATED_CSS)]
         if self.title:
             children.append(ipywidgets.HTML(value=f"<b>{html.escape(str(self.title))}</b>"))
-        children += [body, self.status, self.errors.widget]
+        children += [self.caption, body, self.status, self.errors.widget]
         return ipywidgets.VBox(children)
 
     def _ensure_ui(self) -> None:
@@ -336,6 +339,10 @@ class Panel(ipywidgets.VBox):
         for w in widgets:
             if not isinstance(w, ipywidgets.Widget):
                 raise TypeError(f"controls must be ipywidgets widgets, got {type(w).__name__}")
+            desc = getattr(w, "description", "") or ""
+            style = getattr(w, "style", None)
+            if len(desc) > 10 and style is not None and hasattr(style, "description_width"):
+                style.description_width = "initial"  # a long label is shown whole, not clipped ("kept ener…")
             self.controls.append(w)
         if self._controls_box is not None:
             self._controls_box.children = tuple(self.controls)
@@ -372,9 +379,13 @@ class Panel(ipywidgets.VBox):
     def set_status(self, text: Any) -> None:
         self.status.value = "" if text is None else str(text)
 
+    def set_caption(self, text: str) -> None:
+        """Say what the image shows (panels, markers, colours), above it; plain text, escaped."""
+        self.caption.value = f"<small>{html.escape(str(text))}</small>" if text else ""
+
     def close(self) -> None:
         """Close all widgets of the panel (frees their comms), then the panel itself."""
-        for w in list(self.controls) + [self.view.widget, self.errors.widget, self.status]:
+        for w in list(self.controls) + [self.view.widget, self.errors.widget, self.status, self.caption]:
             w.close()
         if self._layout_box is not None:
             for child in self._layout_box.children:

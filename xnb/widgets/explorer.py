@@ -101,7 +101,8 @@ class HeatmapExplorer(Panel):
                                           value=-1, description="target")
         self.layer = ipywidgets.Dropdown(options=[_OUTPUT] + layers, value=_OUTPUT, description="layer")
         self.channel = ipywidgets.IntSlider(0, 0, 0, description="channel", disabled=True)
-        self.threshold = ipywidgets.FloatSlider(0.0, min=0.0, max=0.99, step=0.01, description="threshold")
+        # 0.2: below a fifth of the map's maximum the image shows through (at 0 a jet overlay tints it all blue)
+        self.threshold = ipywidgets.FloatSlider(0.2, min=0.0, max=0.99, step=0.01, description="threshold")
         self.alpha = ipywidgets.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="opacity")
         self.cmap = ipywidgets.Dropdown(options=_CMAPS, value="jet", description="colour map")
         self.all_channels = ipywidgets.Button(description="all channels", disabled=True,

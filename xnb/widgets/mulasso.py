@@ -224,6 +224,8 @@ class MuLassoExplorer(Panel):
         if self.masks is not None:
             v = float(iou(heat >= t if t > 0 else heat >= 0, self.masks[i])[0])
             iou_txt = f" · IoU with the mask at {t:.2f}: {v:.2f}"
+        self.set_caption(f"the top {len(order)} relevant features' guided-backprop heatmaps (max over features), "
+                         f"pixels below {t:.2f} left clear" + (" · stride fix on" if fix else ""))
         feats = ", ".join(f"{self.index[j][0]}:{self.index[j][1]}" for j in order) or "none"
         self.set_status(f"µ={self.mu.value:g}: {sel.n_selected_} features selected (fit "
                         f"{self.last_fit_ms:.0f} ms) · predicted {self.class_names[pred]} · top: {feats}"

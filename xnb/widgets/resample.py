@@ -113,5 +113,7 @@ class ResamplingExplorer(Panel):
         self.view.show(viz.to_png(np.concatenate([a, gap, b], 1)))
         js = [f"{l}: {jaccard(self.selection(self.metric_a.value, l), self.selection(self.metric_b.value, l)):.2f}"
               for l in layers]
+        self.set_caption(f"left: the top neurons' patches by {self.metric_a.value} · right: by {self.metric_b.value} "
+                         f"(boxes: one patch per neuron, coloured by layer depth)")
         self.set_status(f"Jaccard({self.metric_a.value}, {self.metric_b.value}) · " + " · ".join(js)
                         + f" · {t.ms:.0f} ms")

@@ -90,6 +90,9 @@ class SeVecExplorer(ipywidgets.VBox):
             verdict.append(f"{name}: {'hit' if generalized_pointing_game(h, box, self.energy.value)[0] else 'miss'}")
         self.panel.view.show_array(np.concatenate(tiles, 1), scale=self.scale)
         target = self.scenes.class_names[int(self.scenes.labels[i, f])]
+        self.panel.set_caption(f"left: {self.method.value} map · right: the same with semantic suppression (units "
+                               f"whose SeVec > {self.threshold.value:.2f} of its max) · green box: the explained "
+                               f"flower · white outline: the pixels holding {self.energy.value:.0f} % of the energy")
         self.panel.set_status(f"explaining {target!r} · kept {self.energy.value:.0f} % of the energy · "
                               + " · ".join(verdict))
 

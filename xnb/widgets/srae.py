@@ -66,7 +66,8 @@ class SRAEExplorer(Panel):
         n = len(self.estimators[c0].coef_)
         self.cls = ipywidgets.Dropdown(options=[(self.class_names[c], c) for c in self.estimators], value=c0,
                                        description="class")
-        self.feature = ipywidgets.IntSlider(0, 0, max(n - 1, 0), description="x-feature")
+        # one numbering: the slider and the status both give the x-feature's rank, 1 = largest mean vᵢEᵢ
+        self.feature = ipywidgets.IntSlider(1, 1, max(n, 1), description="x-feature rank")
         self.feature.add_class("xnb-primary")  # the slider browser tests move
         self.image = ipywidgets.IntSlider(0, 0, 0, description="image")
         self.gamma = ipywidgets.FloatSlider(float(check_float(gamma, "gamma", 0.0, 100.0, low_open=True)),
@@ -125,7 +126,7 @@ class SRAEExplorer(Panel):
         self.image.max = max(m - 1, 0)
         self.image.value = min(self.image.value, self.image.max)
         n = len(self.estimators[c].coef_)
-        self.feature.max = max(n - 1, 0)
+        self.feature.max = max(n, 1)
         self._redraw_timed()
 
     def train(self):
@@ -154,7 +155,7 @@ class SRAEExplorer(Panel):
             raise ValueError(f"class: no images of class {self.class_names[c]!r} in the explorer's set")
         j = int(idx[min(self.image.value, len(idx) - 1)])
         order = self.order(c)
-        r = min(self.feature.value, len(order) - 1)
+        r = min(self.feature.value - 1, len(order) - 1)
         k = int(order[r])
         maps = self.image_maps(c, j)
         gamma = float(self.gamma.value)
@@ -168,14 +169,17 @@ class SRAEExplorer(Panel):
             a, b = i * left.shape[1] // n, (i + 1) * left.shape[1] // n
             strip[:, a:b - 1] = (255, 255, 255) if i == r else (110, 110, 110)
         left = np.concatenate([left, strip], 0)
-        right = np.concatenate([right, np.zeros_like(strip)], 0)
+        right = np.concatenate([right, np.full_like(strip, 255)], 0)
         gap = np.full((left.shape[0], 2, 3), 255, np.uint8)
         self.view.show_array(np.concatenate([left, gap, right], 1), scale=1)
         est = self.estimators[c]
         Z = features(self.model, self.layer, img[None])
         contrib = est.contributions(Z)[0]
         acc = self.accuracy(c, gamma)
-        self.set_status(f"{self.class_names[c]} · image {self.image.value} of {len(idx)} (#{j}) · x-feature {k} "
-                        f"(rank {r + 1}/{n}): "
+        self.set_caption(f"left: heatmap of the x-feature of rank {r + 1} (c-EB) on the image; the bar below "
+                         f"marks it among the {n} x-features, ranked by mean vᵢEᵢ on the class · right: the image "
+                         f"masked at γ = {gamma:g} % by all x-features' heatmaps")
+        self.set_status(f"{self.class_names[c]} · image {self.image.value} of {len(idx)} (#{j}) · x-feature of "
+                        f"rank {r + 1}/{n} (output {k} of the module): "
                         f"vᵢEᵢ = {float(contrib[k]):.2f}, ŷ = {float(est.predict(Z)[0]):.2f} · "
                         f"masked at γ = {gamma:g} %: accuracy {acc:.2f} on {len(idx)} images")
