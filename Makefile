@@ -33,7 +33,7 @@ endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-test docs lab voila test claims claims-quick strip sync-deps binder-url weights bench clean distclean
+.PHONY: help venv install install-test docs lab voila test claims claims-quick strip sync-notebooks sync-deps binder-url weights bench clean distclean
 
 help:
 	@echo "make lab        install xnb (editable) into $(VENV) and start JupyterLab on notebooks/ (IP=$(IP) PORT=$(PORT))"
@@ -43,7 +43,8 @@ help:
 	@echo "make claims-quick  the same with quick settings (prints only; CLAIMS_ARGS=... for more options)"
 	@echo "make docs       install xnb[docs] into $(VENV) and build the documentation site into site/ (mkdocs --strict, offline)"
 	@echo "make install    create $(VENV) and install xnb (editable) with its dependencies and the lab extra"
-	@echo "make strip      remove outputs / execution counts from notebooks/*.ipynb"
+	@echo "make sync-notebooks  sync each notebooks/*.ipynb with its paired script notebooks/*.py (jupytext --sync)"
+	@echo "make strip      remove outputs / execution counts / widget state from notebooks/*.ipynb (nbstripout)"
 	@echo "make sync-deps  regenerate environment.yml and binder/ from pyproject.toml"
 	@echo "make binder-url print this repository's mybinder.org URL (from \`git remote get-url origin\`)"
 	@echo "make weights    run scripts/make_weights.py"
@@ -100,8 +101,15 @@ docs: $(STAMP_DOCS)
 voila: $(STAMP_RUN)
 	$(VENV_PY) scripts/serve_voila.py notebooks --no-browser --Voila.ip=$(IP) --port=$(VOILA_PORT)
 
-strip:
-	$(PYTHON) scripts/strip_notebooks.py
+# notebooks/NN_name.py (percent format, the reviewed source) and notebooks/NN_name.ipynb are paired by
+# Jupytext (notebooks/jupytext.toml): --sync updates whichever of the two is older from the newer.
+sync-notebooks: $(STAMP_RUN)
+	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
+
+# --keep-id: the cells keep their ids (nbstripout would renumber them 0, 1, ...), so a diff shows
+# only what changed. tests/test_jupytext.py fails while a committed notebook needs stripping.
+strip: $(STAMP_RUN)
+	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
 
 sync-deps:
 	$(PYTHON) scripts/sync_deps.py

@@ -102,6 +102,7 @@ CONDA_NAMES: dict[str, str | FromPip | None] = {
     "notebook": "notebook",
     "voila": "voila",
     "jupytext": "jupytext",
+    "nbstripout": "nbstripout",
     "nbclient": "nbclient",
     "nbformat": "nbformat",
     "pytest": "pytest",

@@ -397,8 +397,10 @@ def test_from_pip_dependency_goes_to_pip_and_its_requirements_to_conda(tmp_path:
     top = yaml.safe_load(rendered["environment.yml"])
     assert top["dependencies"][-1] == {"pip": ["captum>=0.8", "-e ."]}
     conda = [d for d in top["dependencies"] if isinstance(d, str)]
-    lab = ["jupyterlab>=4.0", "voila>=0.5"]  # the lab extra, carried by every conda file
-    assert conda[3:5] == lab
+    # the lab extra (JupyterLab, Voila, Jupytext, ...), carried by every conda file
+    lab_reqs = map(sync_deps.parse_requirement, pyproject()["project"]["optional-dependencies"]["lab"])
+    lab = [sync_deps.conda_name(name) + ",".join(op + v for op, v in clauses) for name, clauses in lab_reqs]
+    assert conda[3:3 + len(lab)] == lab
     conda = [d for d in conda if d not in lab]
     # numpy keeps pyproject's bounds; the others come in with captum's (torch>=2.3)
     assert conda == ["python=3.11", "pip", "numpy>=1.24", "matplotlib-base", "packaging",
@@ -441,7 +443,7 @@ def test_lab_extra_is_in_the_conda_files_but_not_in_the_core_install() -> None:
     assert not core & {"jupyterlab", "voila"}, "pip install xnb must not pull the notebook front ends"
     assert "ipywidgets" in core  # the widgets need it
     assert {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["lab"]} == {
-        "jupyterlab", "voila"}
+        "jupyterlab", "voila", "jupytext", "nbstripout"}  # Jupytext: notebooks/*.py paired with the .ipynb
     assert "xnb[lab]" in project["optional-dependencies"]["test"]
     for rel in ENV_FILES:
         text = (ROOT / rel).read_text(encoding="utf-8")

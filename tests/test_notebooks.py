@@ -12,12 +12,12 @@ hide as a slow pass (see ``tests/_jupyter_patch.py``, applied by ``conftest.py``
 
 Any error output fails the test (also in cells tagged ``raises-exception``). The executed
 notebook is written to ``artifacts/notebooks/`` (gitignored) for inspection, also on failure.
-Committed notebooks must carry no outputs (``make strip``).
+Committed notebooks must carry no outputs (``make strip``): that, and the pairing of every notebook
+with its Jupytext script ``notebooks/NN_name.py``, is checked by ``tests/test_jupytext.py``.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
@@ -190,9 +190,6 @@ def run_notebook(
     )
 
 
-from _scripts import load_script as _load_script  # noqa: E402
-
-
 # --------------------------------------------------------------------------------------------
 # The project's notebooks
 # --------------------------------------------------------------------------------------------
@@ -213,19 +210,6 @@ def test_notebook_executes(path: Path) -> None:
     if run.wall_s > budget:
         warnings.warn(f"{path.name}: {run.wall_s:.0f} s in quick mode, over its {budget:g} s budget "
                       f"(a loaded machine? see benchmarks/notebooks.py)", stacklevel=1)
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_is_committed_without_outputs(path: Path) -> None:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    dirty = [
-        i
-        for i, cell in enumerate(nb.get("cells", []))
-        if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
-    ]
-    assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; run `make strip`"
-    strip = _load_script("strip_notebooks")
-    assert strip.strip(nb) == nb, f"{path.name}: saved widget state / timing metadata; run `make strip`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -328,38 +312,13 @@ def test_committed_notebooks_listing_skips_checkpoints(tmp_path: Path) -> None:
     for name in ("b.ipynb", "a.ipynb", "a-checkpoint.ipynb", ".ipynb_checkpoints/a-checkpoint.ipynb"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "a.py").write_text("# %%\n")  # a notebook's Jupytext pair is not a notebook
     assert [p.name for p in committed_notebooks(tmp_path)] == ["a.ipynb", "b.ipynb"]
 
 
 def test_notebook_budget_default_and_override() -> None:
     assert notebook_budget({"metadata": {}}) == DEFAULT_BUDGET_S
     assert notebook_budget({"metadata": {"xnb": {"budget_s": 45}}}) == 45.0
-
-
-def test_strip_notebooks_script(tmp_path: Path) -> None:
-    strip = _load_script("strip_notebooks")
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("print(1)", execution_count=3)
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
-    cell.metadata["execution"] = {"iopub.status.busy": "x"}
-    cell.metadata["tags"] = ["keep-me"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# title"), cell]
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
-    nb.metadata["xnb"] = {"budget_s": 30}
-    path = tmp_path / "dirty.ipynb"
-    nbformat.write(nb, path)
-
-    assert strip.main(["--check", str(path)]) == 1
-    assert strip.main([str(path)]) == 0
-    clean = json.loads(path.read_text(encoding="utf-8"))
-    code = clean["cells"][1]
-    assert code["outputs"] == [] and code["execution_count"] is None
-    assert code["metadata"] == {"tags": ["keep-me"]}
-    assert "widgets" not in clean["metadata"] and clean["metadata"]["xnb"] == {"budget_s": 30}
-    assert strip.main(["--check", str(path)]) == 0
-    before = path.read_bytes()
-    assert strip.strip_file(path) is False and path.read_bytes() == before
-    nbformat.validate(nbformat.read(path, as_version=4))
 
 
 # --------------------------------------------------------------------------------------------

@@ -67,8 +67,10 @@ def test_sdist_can_run_the_tests(dist):
     _, sdist = dist
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     for f in ["tests/conftest.py", "tests/_browser.py", "tests/_jupyter_patch.py", "tests/test_notebooks.py",
-              "scripts/ensure_browser.sh", "scripts/strip_notebooks.py", "LICENSE", "Makefile", "setup.py",
-              "pyproject.toml", "binder/postBuild", *[f"notebooks/{n}" for n in NOTEBOOK_NAMES]]:
+              "tests/test_jupytext.py", "scripts/ensure_browser.sh", "LICENSE", "Makefile", "setup.py",
+              "pyproject.toml", "binder/postBuild", "notebooks/jupytext.toml",
+              *[f"notebooks/{n}" for n in NOTEBOOK_NAMES],
+              *[f"notebooks/{n.removesuffix('.ipynb')}.py" for n in NOTEBOOK_NAMES]]:  # Jupytext pairs
         assert f in names, f"sdist lacks {f}"
 
 

@@ -1,29 +1,37 @@
-"""Builds notebooks/00_tour.ipynb (stored without outputs): python scripts/notebooks/build_00_tour.py"""
-from _nb import Notebook
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: kernelspec,language_info,xnb,-jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+#   xnb:
+#     budget_s: 90
+# ---
 
-nb = Notebook()
-md, code = nb.md, nb.code
+# %% [markdown]
+# # 00 · A tour of xnb
+#
+# **Learning goals.** After this notebook you can
+# 1. generate the embedded datasets and read their ground truth (masks, part keypoints, concepts);
+# 2. load the shipped CNNs and check how well they classify fresh data;
+# 3. ask `xnb.attribute` for a heatmap of a class *or* of an internal channel, with any of eleven methods (SmoothGrad and occlusion among them);
+# 4. drive the live `HeatmapExplorer` and know which slider moves cost a backward pass.
+#
+# **The one equation behind most heatmaps.** For a score $y$ (a class logit $y_c$, or an internal unit
+# $a^{(l)}_k$) and an image $x$, *saliency* is the gradient $\partial y / \partial x$. The other methods
+# change how the signal travels back: guided backprop and deconvnet change the ReLU rule, Grad-CAM weights a
+# conv layer's maps $A_k$ by $\alpha_k = \frac{1}{HW}\sum_{ij} \partial y / \partial A_{k,ij}$, and
+# excitation backprop (the *marginal winning probability*, used by the SRAE paper) passes
+# $g_{\text{in}} = a \odot W^{+\top}\!\left(g_{\text{out}} \oslash W^{+}a\right)$ through every linear
+# layer, with $W^+ = \max(W, 0)$.
+#
+# Everything here runs offline on a CPU in well under a minute.
 
-md(r"""
-# 00 · A tour of xnb
-
-**Learning goals.** After this notebook you can
-1. generate the embedded datasets and read their ground truth (masks, part keypoints, concepts);
-2. load the shipped CNNs and check how well they classify fresh data;
-3. ask `xnb.attribute` for a heatmap of a class *or* of an internal channel, with any of eleven methods (SmoothGrad and occlusion among them);
-4. drive the live `HeatmapExplorer` and know which slider moves cost a backward pass.
-
-**The one equation behind most heatmaps.** For a score $y$ (a class logit $y_c$, or an internal unit
-$a^{(l)}_k$) and an image $x$, *saliency* is the gradient $\partial y / \partial x$. The other methods
-change how the signal travels back: guided backprop and deconvnet change the ReLU rule, Grad-CAM weights a
-conv layer's maps $A_k$ by $\alpha_k = \frac{1}{HW}\sum_{ij} \partial y / \partial A_{k,ij}$, and
-excitation backprop (the *marginal winning probability*, used by the SRAE paper) passes
-$g_{\text{in}} = a \odot W^{+\top}\!\left(g_{\text{out}} \oslash W^{+}a\right)$ through every linear
-layer, with $W^+ = \max(W, 0)$.
-
-Everything here runs offline on a CPU in well under a minute.
-""")
-code(r"""
+# %%
 import os, time
 import numpy as np
 import torch
@@ -35,23 +43,23 @@ from xnb.exercises import check
 
 torch.set_grad_enabled(True)
 QUICK = bool(os.environ.get("XNB_TEST"))  # the test-suite runs the same cells with less data
-""")
-md(r"""
-## 1 · Datasets with ground truth
 
-`data.flowers` draws an an8Flower-style flower per image: a centre disc, 8 petals, a stem and two leaves,
-with jittered position, scale and rotation. In the **single** variant the class is the colour of the
-centre disc; petals, stem, leaves and background take colours that say nothing about the class. Every
-image comes with the discriminative mask (the ground truth for an explanation), a mask per part, one
-keypoint per part (like CUB's part labels), the flower's box and binary part×colour concepts.
+# %% [markdown]
+# ## 1 · Datasets with ground truth
+#
+# `data.flowers` draws an an8Flower-style flower per image: a centre disc, 8 petals, a stem and two leaves,
+# with jittered position, scale and rotation. In the **single** variant the class is the colour of the
+# centre disc; petals, stem, leaves and background take colours that say nothing about the class. Every
+# image comes with the discriminative mask (the ground truth for an explanation), a mask per part, one
+# keypoint per part (like CUB's part labels), the flower's box and binary part×colour concepts.
+#
+# The default `difficulty="standard"` makes the task worth explaining: textured backgrounds, distractors in
+# class colours (blobs, flowers cut by the border), an occluder over part of the discriminative part in about
+# a third of the images, hue/brightness/contrast jitter and pixel noise. `visible` says how much of the
+# discriminative part is left visible and `occluder_masks` where the occluder is; `masks` is the *visible*
+# discriminative region. `difficulty="easy"` draws the same flowers on plain backgrounds (xnb 0.1's data).
 
-The default `difficulty="standard"` makes the task worth explaining: textured backgrounds, distractors in
-class colours (blobs, flowers cut by the border), an occluder over part of the discriminative part in about
-a third of the images, hue/brightness/contrast jitter and pixel noise. `visible` says how much of the
-discriminative part is left visible and `occluder_masks` where the occluder is; `masks` is the *visible*
-discriminative region. `difficulty="easy"` draws the same flowers on plain backgrounds (xnb 0.1's data).
-""")
-code(r"""
+# %%
 flowers = data.flowers(12, variant="single", seed=0)
 print(flowers)
 fig, axes = plt.subplots(2, 6, figsize=(12, 4.4))
@@ -69,8 +77,8 @@ for i, ax in enumerate(axes.flat):
 fig.suptitle("flowers(variant='single'): visible discriminative mask outlined, box, part keypoints "
              + ", ".join(flowers.part_names), fontsize=9)
 plt.tight_layout(); plt.show()
-""")
-code(r"""
+
+# %%
 easy = data.flowers(6, variant="single", seed=0, difficulty="easy")   # the same flowers, nothing in the way
 fig, axes = plt.subplots(2, 6, figsize=(12, 4.2))
 for i in range(6):
@@ -86,18 +94,18 @@ many = data.flowers(600 if QUICK else 2000, seed=5)
 print(f"occluded: {float((many.visible < 1).float().mean()):.0%} of the images; among them the median visible "
       f"share is {float(many.visible[many.visible < 1].median()):.0%}, and {float((many.visible < 0.05).float().mean()):.1%} "
       f"of all images show less than 5 % of the discriminative part")
-""")
-code(r"""
+
+# %%
 # the concepts of the first image: one colour per part group
 print([name for name, v in zip(flowers.concept_names, flowers.concepts[0]) if v])
-""")
-md(r"""
-In the **double** variant a class is *colour × part*: the same colour on the centre disc or on the two
-leaves gives two classes, so an explanation has to point at the right part, not just the right colour.
-`flower_scenes` puts two flowers of different classes in one image (for the pointing game), and
-`digits` wraps scikit-learn's bundled handwritten digits.
-""")
-code(r"""
+
+# %% [markdown]
+# In the **double** variant a class is *colour × part*: the same colour on the centre disc or on the two
+# leaves gives two classes, so an explanation has to point at the right part, not just the right colour.
+# `flower_scenes` puts two flowers of different classes in one image (for the pointing game), and
+# `digits` wraps scikit-learn's bundled handwritten digits.
+
+# %%
 double = data.flowers(12, variant="double", seed=1)
 scenes = data.flower_scenes(2, seed=0)
 digits = data.digits("test")
@@ -110,31 +118,31 @@ for ax, i in zip(axes[5:7], range(2)):
 axes[7].imshow(digits.images[0, 0], cmap="gray"); axes[7].set_title(f"digit {int(digits.labels[0])}", fontsize=8)
 for ax in axes: ax.axis("off")
 plt.tight_layout(); plt.show()
-""")
-md(r"""
-## 2 · The shipped models
 
-Small VGG-style CNNs whose weights ship inside the package (`scripts/make_weights.py` regenerates them
-deterministically): conv/ReLU/max-pool blocks, a stride-2 `conv3`, and `fc6`–`fc8`. The flower models are
-trained on the standard data with label smoothing, weight decay, flips and shifts, then calibrated by a
-temperature folded into `fc8`: their probabilities mean what they say, and their logits stay small, so
-gradients and probabilities do not saturate. Each model carries a **card** (`models.card(name)`) measured
-by the script on a seed no recipe trained on.
-""")
-code(r"""
+# %% [markdown]
+# ## 2 · The shipped models
+#
+# Small VGG-style CNNs whose weights ship inside the package (`scripts/make_weights.py` regenerates them
+# deterministically): conv/ReLU/max-pool blocks, a stride-2 `conv3`, and `fc6`–`fc8`. The flower models are
+# trained on the standard data with label smoothing, weight decay, flips and shifts, then calibrated by a
+# temperature folded into `fc8`: their probabilities mean what they say, and their logits stay small, so
+# gradients and probabilities do not saturate. Each model carries a **card** (`models.card(name)`) measured
+# by the script on a seed no recipe trained on.
+
+# %%
 import pandas as pd
 cards = pd.DataFrame({name: models.card(name) for name in models.SHIPPED}).T
 cards[["accuracy", "mean_auc", "ece", "logit_p99", "n_test", "test_data"]]
-""")
-md(r"""
-**Calibration.** A reliability diagram bins the test images by the model's confidence (its top-class
-probability) and plots each bin's accuracy against its mean confidence: a calibrated model sits on the
-diagonal. The expected calibration error (ECE) is the count-weighted mean gap,
-$\mathrm{ECE} = \sum_b rac{n_b}{N}\,|\mathrm{acc}_b - \mathrm{conf}_b|$. xnb 0.1's models (kept as
-`flowers-*-easy`) put almost every image in the last bin: with logits of ±hundreds, every probability is
-0 or 1 and every gradient through the softmax vanishes.
-""")
-code(r"""
+
+# %% [markdown]
+# **Calibration.** A reliability diagram bins the test images by the model's confidence (its top-class
+# probability) and plots each bin's accuracy against its mean confidence: a calibrated model sits on the
+# diagonal. The expected calibration error (ECE) is the count-weighted mean gap,
+# $\mathrm{ECE} = \sum_b \frac{n_b}{N}\,|\mathrm{acc}_b - \mathrm{conf}_b|$. xnb 0.1's models (kept as
+# `flowers-*-easy`) put almost every image in the last bin: with logits of ±hundreds, every probability is
+# 0 or 1 and every gradient through the softmax vanishes.
+
+# %%
 n_test = 300 if QUICK else 1000
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
 rows = []
@@ -158,28 +166,28 @@ res = models.evaluate(models.load("flowers-attributes"), (attr_test.images, attr
 print(f"{'flowers-attributes':16s} mean ROC-AUC over {len(attr_test.concept_names)} concepts {res['mean_auc']:.3f}")
 worst = sorted(zip(res["auc"], attr_test.concept_names))[:3]
 print("  hardest concepts:", ", ".join(f"{n} {a:.2f}" for a, n in worst))
-""")
-code(r"""
+
+# %%
 cm = rows[1][1]["confusion"].numpy()
 names = models.load("flowers-double").class_names
 plt.figure(figsize=(6, 5))
 sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=names, yticklabels=names, cbar=False)
 plt.xlabel("predicted"); plt.ylabel("true"); plt.title("flowers-double: confusion matrix on fresh data")
 plt.tight_layout(); plt.show()
-""")
-md(r"""
-## 3 · The explanation core
 
-`xnb.layers` lists what can be addressed; `xnb.attribute(model, x, method, target=...)` explains a class,
-and `layer=` with `channel=` (or `neuron=`) explains an internal unit. Where Captum has the method,
-Captum computes it; xnb adds excitation backprop, its contrastive version and signals read at a layer.
-""")
-code(r"""
+# %% [markdown]
+# ## 3 · The explanation core
+#
+# `xnb.layers` lists what can be addressed; `xnb.attribute(model, x, method, target=...)` explains a class,
+# and `layer=` with `channel=` (or `neuron=`) explains an internal unit. Where Captum has the method,
+# Captum computes it; xnb adds excitation backprop, its contrastive version and signals read at a layer.
+
+# %%
 model = models.load("flowers-single")
 for info in xnb.layers(model):
     print(f"{info.name:8s} {info.kind:8s} {info.output_shape}")
-""")
-code(r"""
+
+# %%
 x = flowers.images[:4]
 methods = [m for m in xnb.METHODS if not m.startswith("semantic_")]  # those need SeVecs: see 05_sevec
 maps = torch.stack([xnb.attribute(model, x, m, **({"n_steps": 16} if m == "integrated_gradients" else {}))
@@ -192,24 +200,24 @@ short = [short.get(m, m) for m in methods]
 # "percentile": positive evidence only, clipped at the 99.5th percentile (signed maps would need a diverging map)
 fig = viz.grid(x, maps, titles=short, size=1.3, mode="percentile", suptitle="each method, predicted class")
 fig
-""")
-md(r"""
-**Internal units, batched.** A list of channels comes back as `[N, k, H, W]` from one batched pass: each
-image is repeated k times and each copy explains a different channel. The maps equal the one-at-a-time
-ones (the tests check it).
-""")
-code(r"""
+
+# %% [markdown]
+# **Internal units, batched.** A list of channels comes back as `[N, k, H, W]` from one batched pass: each
+# image is repeated k times and each copy explains a different channel. The maps equal the one-at-a-time
+# ones (the tests check it).
+
+# %%
 t = time.perf_counter()
 unit_maps = xnb.attribute(model, x[:1], "guided_backprop", layer="conv3", channel=list(range(8)))
 print(f"8 channel maps in one pass: {1000 * (time.perf_counter() - t):.0f} ms")
 viz.grid(x[:1].expand(8, -1, -1, -1), unit_maps[0], titles=[f"conv3 ch {c}" for c in range(8)], ncols=8, size=1.3)
-""")
-md(r"""
-**Excitation backprop against TorchRay.** TorchRay (Facebook's reference implementation of the
-contrastive variant) is our test oracle. The paper-level claim "xnb's c-MWP equals the reference
-algorithm" is checked here on the shipped model, at the `pool2` saliency layer:
-""")
-code(r"""
+
+# %% [markdown]
+# **Excitation backprop against TorchRay.** TorchRay (Facebook's reference implementation of the
+# contrastive variant) is our test oracle. The paper-level claim "xnb's c-MWP equals the reference
+# algorithm" is checked here on the shipped model, at the `pool2` saliency layer:
+
+# %%
 import copy
 from torchray.attribution.excitation_backprop import contrastive_excitation_backprop
 def pearson(a, b):
@@ -222,32 +230,29 @@ for t in range(6):
                                           contrast_layer="relu7", classifier_layer="fc8")[:, 0]
     r.append(pearson(ours, ref))
 print("Pearson r with TorchRay, per target:", np.round(r, 4), "(the test requires ≥ 0.99)")
-""")
-md(r"""
-## 4 · The live explorer
 
-Move the sliders. The threshold, opacity and colour map only re-render a cached map (a few ms, no
-gradient); a new channel costs one backward pass the first time; **all channels** fills a layer's cache
-in batched passes. Errors (e.g. asking contrastive excitation backprop for a channel) appear inside the
-widget, which keeps working.
-""")
-code(r"""
+# %% [markdown]
+# ## 4 · The live explorer
+#
+# Move the sliders. The threshold, opacity and colour map only re-render a cached map (a few ms, no
+# gradient); a new channel costs one backward pass the first time; **all channels** fills a layer's cache
+# in batched passes. Errors (e.g. asking contrastive excitation backprop for a channel) appear inside the
+# widget, which keeps working.
+
+# %%
 from xnb.widgets import HeatmapExplorer
 explorer = HeatmapExplorer(model, data.flowers(24, seed=3))
 explorer
-""")
-md(r"""
-## Exercises
 
-Answer by replacing `None`, then run the cell: `check` computes the right answer from the library.
-""")
-code(r"""
+# %% [markdown]
+# ## Exercises
+#
+# Answer by replacing `None`, then run the cell: `check` computes the right answer from the library.
+
+# %%
 # 1. In flowers(variant="double"), which part's colour decides the class "blue leaves"?
 check("tour.1", None)
 # 2. What is the output shape (C, H, W) of conv3 of the flowers-single model for a 64×64 input?
 check("tour.2", None)
 # 3. Which layer is the default contrast layer of contrastive excitation backprop on this model?
 check("tour.3", None);
-""")
-
-nb.write("00_tour", budget_s=90)

@@ -1,35 +1,43 @@
-"""Builds notebooks/02_additive_explainer.ipynb (stored without outputs): python scripts/notebooks/build_02_additive_explainer.py"""
-from _nb import Notebook
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: kernelspec,language_info,xnb,-jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+#   xnb:
+#     budget_s: 60
+# ---
 
-nb = Notebook()
-md, code = nb.md, nb.code
+# %% [markdown]
+# # 02 · The additive explainer: a prediction as a sum of concept contributions
+#
+# *Chen et al., "Explaining neural networks semantically and quantitatively".*
+#
+# **Learning goals.** After this notebook you can
+# 1. distil a performer's score into $\hat y = \sum_i \alpha_i(I)\,y_i + b$ over visual concepts, with an
+#    explainer network $g$ that predicts the weights $\alpha(I)$ per image;
+# 2. explain *bias-interpreting* — the explainer leaning on a few concepts — and how prior weights fight it;
+# 3. compute the two kinds of prior weights (Jacobian, Taylor) and check them against finite differences;
+# 4. judge an explanation by its contribution entropy, its fidelity, and — where the truth is known — by
+#    how well it recovers the true contributions.
+#
+# **Equations.** Distillation (eq. 2) with a decaying prior loss (eq. 3):
+#
+# $$\min_{g,b}\ \Big\|y - \sum_i \alpha_i y_i - b\Big\|^2 + \lambda(t)\,L(\alpha, w), \qquad \lambda(t) = \frac{\beta}{\sqrt t}$$
+#
+# $$L(\alpha, w) = \begin{cases} \mathrm{CE}\!\left(\frac{\alpha}{\|\alpha\|_1}, \frac{w}{\|w\|_1}\right) & \alpha_i, w_i \ge 0 \\[2pt]
+# \left\|\frac{\alpha}{\|\alpha\|_2} - \frac{w}{\|w\|_2}\right\|^2 & \text{otherwise}\end{cases} \quad (4)$$
+#
+# with $\alpha = \mathrm{softplus}(\cdot) \ge 0$ when contributions must be positive. Prior weights: case 1
+# (concepts = filters of a conv layer, $y_i = \sum_{hw} x_{hwi}$): $w_i = \sum_{hw} \partial y/\partial x_{hwi}$
+# (eq. 5); case 2 (concepts = other outputs sharing a feature $x$): $w_i = \Delta y/\Delta y_i$ for
+# $\Delta x = \epsilon\,\partial y_i/\partial x$, i.e. $\langle \partial y/\partial x, \partial y_i/\partial x\rangle / \|\partial y_i/\partial x\|^2$.
 
-md(r"""
-# 02 · The additive explainer: a prediction as a sum of concept contributions
-
-*Chen et al., "Explaining neural networks semantically and quantitatively".*
-
-**Learning goals.** After this notebook you can
-1. distil a performer's score into $\hat y = \sum_i \alpha_i(I)\,y_i + b$ over visual concepts, with an
-   explainer network $g$ that predicts the weights $\alpha(I)$ per image;
-2. explain *bias-interpreting* — the explainer leaning on a few concepts — and how prior weights fight it;
-3. compute the two kinds of prior weights (Jacobian, Taylor) and check them against finite differences;
-4. judge an explanation by its contribution entropy, its fidelity, and — where the truth is known — by
-   how well it recovers the true contributions.
-
-**Equations.** Distillation (eq. 2) with a decaying prior loss (eq. 3):
-
-$$\min_{g,b}\ \Big\|y - \sum_i \alpha_i y_i - b\Big\|^2 + \lambda(t)\,L(\alpha, w), \qquad \lambda(t) = \frac{\beta}{\sqrt t}$$
-
-$$L(\alpha, w) = \begin{cases} \mathrm{CE}\!\left(\frac{\alpha}{\|\alpha\|_1}, \frac{w}{\|w\|_1}\right) & \alpha_i, w_i \ge 0 \\[2pt]
-\left\|\frac{\alpha}{\|\alpha\|_2} - \frac{w}{\|w\|_2}\right\|^2 & \text{otherwise}\end{cases} \quad (4)$$
-
-with $\alpha = \mathrm{softplus}(\cdot) \ge 0$ when contributions must be positive. Prior weights: case 1
-(concepts = filters of a conv layer, $y_i = \sum_{hw} x_{hwi}$): $w_i = \sum_{hw} \partial y/\partial x_{hwi}$
-(eq. 5); case 2 (concepts = other outputs sharing a feature $x$): $w_i = \Delta y/\Delta y_i$ for
-$\Delta x = \epsilon\,\partial y_i/\partial x$, i.e. $\langle \partial y/\partial x, \partial y_i/\partial x\rangle / \|\partial y_i/\partial x\|^2$.
-""")
-code(r"""
+# %%
 import os, time
 import numpy as np
 import torch
@@ -47,33 +55,33 @@ torch.set_num_threads(1)  # small convolutions and batches: on a shared CPU, ext
 N_FIT, N_TEST, EPOCHS = (200, 150, 15) if QUICK else (600, 300, 40)
 import warnings
 warnings.filterwarnings("ignore", category=stats.ConstantInputWarning)  # images with no warm concept
-""")
-code(r"""
+
+# %% tags=["parameters"]
 # Parameters (papermill): USE_IMAGENET = True explains an ImageNet class logit of a pretrained torchvision
 # model by its conv5 filters on sample_photos() (needs the weights: internet once, or a local file).
 USE_IMAGENET = False
-""", tags=["parameters"])
-md(r"""
-## 1 · Case 2 with a known truth: the flowers' "warmth"
 
-`data.warmth` defines a score that is additive *by construction*: a weighted sum of part×colour
-attributes (`data.WARMTH_WEIGHTS`). A linear head on the `flowers-attributes` net's `relu7` is fitted to
-it (the performer); the concepts are that net's 26 attribute outputs. So we know each image's *true*
-contributions $\omega_k\,\mathbb 1[\text{concept}_k]$.
+# %% [markdown]
+# ## 1 · Case 2 with a known truth: the flowers' "warmth"
+#
+# `data.warmth` defines a score that is additive *by construction*: a weighted sum of part×colour
+# attributes (`data.WARMTH_WEIGHTS`). A linear head on the `flowers-attributes` net's `relu7` is fitted to
+# it (the performer); the concepts are that net's 26 attribute outputs. So we know each image's *true*
+# contributions $\omega_k\,\mathbb 1[\text{concept}_k]$.
+#
+# **Where the Taylor prior is taken** (`PRIOR_LAYER`). The paper takes it at fc6 (here `relu6`). At `relu7`
+# the warmth head and the concept outputs are *both linear* in the feature, so
+# $\langle \partial y/\partial x, \partial y_i/\partial x\rangle / \|\partial y_i/\partial x\|^2$ is one constant:
+# the same prior weights for every image (std 0). At `relu6` the ReLU in between makes them image-dependent.
+#
+# **Two choices of ours, documented.** (1) λ(t) = β/√t is still 1.58 at epoch 40 with β = 10: in a run this
+# short the prior never fades as the paper intends, so we switch it off after half the epochs
+# (`prior_epochs`; `None` = the paper's schedule). (2) g's last layer starts every α at ≈ 1/n
+# (`init="uniform"`, not in the paper); with PyTorch's default initialisation (`init="default"`) the
+# no-prior baseline can *collapse* to a constant ŷ. `collapsed_` flags this (ŷ explains < 10 % of var y),
+# and the claims report it in their notes rather than let a collapse decide a verdict silently.
 
-**Where the Taylor prior is taken** (`PRIOR_LAYER`). The paper takes it at fc6 (here `relu6`). At `relu7`
-the warmth head and the concept outputs are *both linear* in the feature, so
-$\langle \partial y/\partial x, \partial y_i/\partial x\rangle / \|\partial y_i/\partial x\|^2$ is one constant:
-the same prior weights for every image (std 0). At `relu6` the ReLU in between makes them image-dependent.
-
-**Two choices of ours, documented.** (1) λ(t) = β/√t is still 1.58 at epoch 40 with β = 10: in a run this
-short the prior never fades as the paper intends, so we switch it off after half the epochs
-(`prior_epochs`; `None` = the paper's schedule). (2) g's last layer starts every α at ≈ 1/n
-(`init="uniform"`, not in the paper); with PyTorch's default initialisation (`init="default"`) the
-no-prior baseline can *collapse* to a constant ŷ. `collapsed_` flags this (ŷ explains < 10 % of var y),
-and the claims report it in their notes rather than let a collapse decide a verdict silently.
-""")
-code(r"""
+# %%
 print("true weights:", data.WARMTH_WEIGHTS)
 fit_set = data.flowers(N_FIT, variant="double", seed=71)
 test_set = data.flowers(N_TEST, variant="double", seed=72)
@@ -92,8 +100,8 @@ ours = A.AdditiveExplainer(prior="taylor", beta=10.0, epochs=EPOCHS, prior_epoch
 print(f"precompute + two explainers: {time.perf_counter() - t0:.1f} s; prior loss chosen: {ours.prior_loss_}")
 print(f"prior weights' std across images at {PRIOR_LAYER}: {float(pre[3].std(0).mean()):.3f}; "
       f"collapsed: baseline {baseline.collapsed_}, ours {ours.collapsed_}")
-""")
-code(r"""
+
+# %%
 _, true_c = data.warmth(test_set)
 def evaluate(ex, pre_t, truth=None):
     e = ex.explain(precomputed=pre_t)
@@ -113,29 +121,29 @@ for name, (row, _) in res.items():
     print(f"{name:22s}" + "".join(f"{v:18.3f}" for v in row.values()))
 has = true_c.abs().max(1).values > 0
 print(f"entropy of the true contributions: {float(A.contribution_entropy(true_c[has]).mean()):.2f} nats")
-""")
-md(r"""
-**Why not Spearman ρ against the truth, and why higher entropy is not "better" here.** The truth is
-sparse: most of an image's 26 true contributions are exactly 0 (ties), and the concepts are logits
-(negative when a concept is absent) while the truth is ω·indicator — even an oracle prior reaches only
-ρ ≈ 0.375 (the issue's measurement). So truth recovery is measured in matching units: contributions αᵢ·σ(yᵢ) (concepts as
-probabilities), scored by the top-1 true concept, the share of |contribution| on concepts truly present,
-and the L1 distance between the two distributions of shares (`A.truth_recovery`). And the true
-contributions' entropy is tiny (printed above; ≈ 0.16–0.18 nats): the paper's claim that the prior *raises* the entropy is
-made for real CNNs, where bias-interpreting (a few concepts taking everything) is the failure and the
-true contributions are spread over many concepts. With a sparse truth, a higher entropy moves the
-explanation *away* from the truth; there the claim to test is truth recovery, not entropy.
-""")
-md(r"""
-These numbers are one run on one sample. Whether the paper's claims — the prior raises the contribution
-entropy (Table 1) at a similar relative deviation (Tables 2 and 5), and, the test only a known truth
-allows, that it recovers the true contributions better — hold over seeds is measured in
-**§ 3 · The paper's claims, re-measured** below.
-""")
-md(r"""
-### Fig. 3 and Fig. 4 · Per-image contributions, and their distributions
-""")
-code(r"""
+
+# %% [markdown]
+# **Why not Spearman ρ against the truth, and why higher entropy is not "better" here.** The truth is
+# sparse: most of an image's 26 true contributions are exactly 0 (ties), and the concepts are logits
+# (negative when a concept is absent) while the truth is ω·indicator — even an oracle prior reaches only
+# ρ ≈ 0.375 (the issue's measurement). So truth recovery is measured in matching units: contributions αᵢ·σ(yᵢ) (concepts as
+# probabilities), scored by the top-1 true concept, the share of |contribution| on concepts truly present,
+# and the L1 distance between the two distributions of shares (`A.truth_recovery`). And the true
+# contributions' entropy is tiny (printed above; ≈ 0.16–0.18 nats): the paper's claim that the prior *raises* the entropy is
+# made for real CNNs, where bias-interpreting (a few concepts taking everything) is the failure and the
+# true contributions are spread over many concepts. With a sparse truth, a higher entropy moves the
+# explanation *away* from the truth; there the claim to test is truth recovery, not entropy.
+
+# %% [markdown]
+# These numbers are one run on one sample. Whether the paper's claims — the prior raises the contribution
+# entropy (Table 1) at a similar relative deviation (Tables 2 and 5), and, the test only a known truth
+# allows, that it recovers the true contributions better — hold over seeds is measured in
+# **§ 3 · The paper's claims, re-measured** below.
+
+# %% [markdown]
+# ### Fig. 3 and Fig. 4 · Per-image contributions, and their distributions
+
+# %%
 fig, axes = plt.subplots(2, 3, figsize=(14, 6))
 for col, i in enumerate([0, 1, 2]):
     for row, (name, (_, e)) in enumerate(res.items()):
@@ -150,17 +158,17 @@ for name, (_, e) in res.items():
     plt.plot(np.arange(1, len(p) + 1), p.numpy(), "o-", label=name)
 plt.xlabel("concept rank within an image"); plt.ylabel("mean share of |contribution|")
 plt.title("Fig. 4: a biased explainer puts everything on a few concepts"); plt.legend(); plt.tight_layout(); plt.show()
-""")
-md(r"""
-### Case 2 without a truth: one concept's score explained by the others
 
-The `flowers-attributes` net's score for `center:red`, explained by its 25 other attribute outputs. Inside
-a colour group the concepts exclude each other, so some Taylor prior weights are negative: with unclipped
-weights `"auto"` picks the MSE loss (β = 0.2, as the paper's experiment 2), with the prior taken at `relu6`
-(the paper's fc6). The claims in § 3 also run the warmth score with this experiment-2 recipe beside
-experiment 1's (CE, β = 10).
-""")
-code(r"""
+# %% [markdown]
+# ### Case 2 without a truth: one concept's score explained by the others
+#
+# The `flowers-attributes` net's score for `center:red`, explained by its 25 other attribute outputs. Inside
+# a colour group the concepts exclude each other, so some Taylor prior weights are negative: with unclipped
+# weights `"auto"` picks the MSE loss (β = 0.2, as the paper's experiment 2), with the prior taken at `relu6`
+# (the paper's fc6). The claims in § 3 also run the warmth score with this experiment-2 recipe beside
+# experiment 1's (CE, β = 10).
+
+# %%
 attr_model = models.load("flowers-attributes")
 red = fit_set.concept_names.index("center:red")
 others = [k for k in range(len(fit_set.concept_names)) if k != red]
@@ -176,16 +184,16 @@ print("prior loss chosen:", ours_red.prior_loss_)
 for name, ex in (("baseline (no prior)", base_red), ("ours (Taylor prior)", ours_red)):
     row, _ = evaluate(ex, pre_red_test)
     print(f"{name:22s} entropy {row['entropy']:.3f}  rel. deviation {row['rel. deviation']:.3f}")
-""")
-md(r"""
-## 2 · Case 1: a class logit explained by the top conv layer's filters
 
-The `flowers-single` model; target: the logit of "red center"; concepts: the 64 filters of `relu4`,
-$y_i = \sum_{hw} x_{hwi}$; prior weights from the Jacobian (eq. 5), negatives clipped (softplus α ≥ 0), so
-the cross-entropy prior loss is used, with β = 10 as in the paper's experiment 1. The explainer and
-performer "accuracy" (Table 2): the class predicted when ŷ replaces the performer's logit.
-""")
-code(r"""
+# %% [markdown]
+# ## 2 · Case 1: a class logit explained by the top conv layer's filters
+#
+# The `flowers-single` model; target: the logit of "red center"; concepts: the 64 filters of `relu4`,
+# $y_i = \sum_{hw} x_{hwi}$; prior weights from the Jacobian (eq. 5), negatives clipped (softplus α ≥ 0), so
+# the cross-entropy prior loss is used, with β = 10 as in the paper's experiment 1. The explainer and
+# performer "accuracy" (Table 2): the class predicted when ŷ replaces the performer's logit.
+
+# %%
 cls_model = models.load("flowers-single")
 c_fit, c_test = data.flowers(N_FIT, seed=73), data.flowers(N_TEST, seed=74)
 perf1, conc1 = A.Performer(cls_model, target=0, feature_layer="pool4"), A.FilterConcepts("relu4")
@@ -202,30 +210,30 @@ for name, ex in (("baseline (no prior)", base1), ("ours (Jacobian prior)", ours1
     acc = float((swapped.argmax(1) == c_test.labels).float().mean())
     print(f"{name:24s} entropy {row['entropy']:.3f}  rel. deviation {row['rel. deviation']:.3f}  "
           f"accuracy {acc:.3f} (performer {perf_acc:.3f}); collapsed {ex.collapsed_}")
-""")
-md(r"""
-## 3 · The paper's claims, re-measured
 
-`A.claims()` measures every claim this notebook makes — for the warmth score, for the class logit by
-the relu4 filters and for `center:red` by the other attributes — on fresh flowers for each seed (the
-seeds change the images and the explainers' initialisation, never the shipped models), and judges each
-with a rule fixed before the run (`A.CLAIMS`): *holds*, *does not hold* or *inconclusive* when the spread
-over seeds is as large as the gap. The cell below uses the **quick settings** (fewer images and epochs
-than the full report) so that it runs in seconds; the full report is `docs/claims.md` (`make claims`). Where a claim does not hold or is inconclusive, the **note** column gives
-the mechanism measured in the same run (e.g. how concentrated the prior weights themselves are).
-""")
-code(r"""
+# %% [markdown]
+# ## 3 · The paper's claims, re-measured
+#
+# `A.claims()` measures every claim this notebook makes — for the warmth score, for the class logit by
+# the relu4 filters and for `center:red` by the other attributes — on fresh flowers for each seed (the
+# seeds change the images and the explainers' initialisation, never the shipped models), and judges each
+# with a rule fixed before the run (`A.CLAIMS`): *holds*, *does not hold* or *inconclusive* when the spread
+# over seeds is as large as the gap. The cell below uses the **quick settings** (fewer images and epochs
+# than the full report) so that it runs in seconds; the full report is `docs/claims.md` (`make claims`). Where a claim does not hold or is inconclusive, the **note** column gives
+# the mechanism measured in the same run (e.g. how concentrated the prior weights themselves are).
+
+# %%
 CLAIMS = A.claims(seeds=(0, 1, 2), quick=True)
 xnb.claims.table(CLAIMS)
-""")
-md(r"""
-## 4 · Live
 
-Step through images; switch between the baseline and the prior-guided explainer; replay the epochs to see
-how the contributions evolve while λ(t) = β/√t fades; change β, the prior or the loss and press **Train**
-(a few seconds).
-""")
-code(r"""
+# %% [markdown]
+# ## 4 · Live
+#
+# Step through images; switch between the baseline and the prior-guided explainer; replay the epochs to see
+# how the contributions evolve while λ(t) = β/√t fades; change β, the prior or the loss and press **Train**
+# (a few seconds).
+
+# %%
 setups = {
     "warmth (case 2, truth known)": A.Setup(perf, conc, fit_set, baseline, ours, pre, fit_set.concept_names,
                                             data.warmth(fit_set)[1][:ours.replay].numpy()),
@@ -236,11 +244,11 @@ setups = {
 }
 explorer = AdditiveExplorer(setups)
 explorer
-""")
-md(r"""
-## 5 · ImageNet (optional)
-""")
-code(r"""
+
+# %% [markdown]
+# ## 5 · ImageNet (optional)
+
+# %%
 if USE_IMAGENET:
     net = models.load("vgg16", pretrained=True, normalize=True)  # normalises its own [0, 1] input
     photos = data.sample_photos()
@@ -253,17 +261,14 @@ if USE_IMAGENET:
                           title=f"class {cls}: top filters")
 else:
     print("USE_IMAGENET is False: skipped (set it in the parameter cell; needs the pretrained weights)")
-""")
-md(r"""
-## Exercises
-""")
-code(r"""
+
+# %% [markdown]
+# ## Exercises
+
+# %%
 # 1. With β = 10, what is λ(t) in epoch t = 4?
 check("additive.1", None)
 # 2. Contributions (1, −1, 0, 0): the entropy (nats) of their distribution?
 check("additive.2", None)
 # 3. Which concept carries the largest true weight in the warmth score?
 check("additive.3", None);
-""")
-
-nb.write("02_additive_explainer", budget_s=60)
