@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from ._check import check_choice, check_float, check_images, check_int, model_device, resolve_device
+from ._check import check_choice, check_float, check_images, check_int, check_matrix, model_device, resolve_device
 from .layers import capture, get_layer, layers as _layers
 from ._cache import LRUCache
 
@@ -369,23 +369,7 @@ class MuLasso(ClassifierMixin, BaseEstimator):
         raise ValueError(f"dtype: expected 'float64', 'float32' or a torch floating dtype, got {dt!r}")
 
     def _check_X(self, X, name="X") -> torch.Tensor:
-        if X is None or isinstance(X, (str, bytes)):
-            raise TypeError(f"{name}: expected a torch.Tensor or numpy array [N, m], got {type(X).__name__}")
-        if not isinstance(X, torch.Tensor):  # arrays, lists, sparse matrices: scikit-learn's checks and messages
-            from sklearn.utils import check_array
-
-            try:
-                X = check_array(X, dtype=[np.float64, np.float32], input_name=name)
-            except (ValueError, TypeError) as exc:
-                raise type(exc)(f"{name}: {exc}") from None
-            X = torch.from_numpy(np.array(X, copy=True))
-        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f"{name}: expected a non-empty matrix [N, m], got shape {tuple(X.shape)}")
-        if not (X.is_floating_point() or X.dtype in (torch.int32, torch.int64)):
-            raise TypeError(f"{name}: expected real numbers, got dtype {X.dtype}")
-        if not torch.isfinite(X).all():
-            raise ValueError(f"{name}: contains NaN or inf values")
-        return X
+        return check_matrix(X, name, keep_dtype=True)
 
     def fit(self, X, y, feature_index: FeatureIndex | None = None) -> "MuLasso":
         """Solve eq. (1) for X [N, m] and the labels ``y`` (the paper's L: class indices [N], other labels

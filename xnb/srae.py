@@ -43,7 +43,8 @@ from torch import nn
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from ._check import check_choice, check_float, check_int, check_images, model_device, resolve_device
+from ._check import (check_choice, check_float, check_images, check_int, check_matrix, check_vector,
+                     model_device, resolve_device)
 from .layers import get_layer, run_to, stream_layer
 
 __all__ = ["SRAE", "NN", "SAE", "CAE", "Lasso", "features", "XFeatureModel", "heatmaps", "class_heatmaps",
@@ -55,59 +56,9 @@ __all__ = ["SRAE", "NN", "SAE", "CAE", "Lasso", "features", "XFeatureModel", "he
 # --------------------------------------------------------------------------- argument checks
 
 
-def _as_2d(Z, name="Z") -> torch.Tensor:
-    if Z is None or isinstance(Z, (str, bytes)):
-        raise TypeError(f"{name}: expected a tensor or array [N, D], got {type(Z).__name__}")
-    if not isinstance(Z, torch.Tensor):  # arrays, lists, sparse matrices: scikit-learn's checks and messages
-        from sklearn.utils import check_array
-
-        try:
-            Z = check_array(Z, dtype=[np.float64, np.float32], input_name=name)
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"{name}: {exc}") from None
-        Z = torch.from_numpy(np.array(Z, copy=True))
-    if Z.ndim != 2:
-        raise ValueError(f"{name}: expected shape [N, D], got {tuple(Z.shape)}")
-    if Z.shape[0] == 0 or Z.shape[1] == 0:
-        raise ValueError(f"{name}: empty ({tuple(Z.shape)})")
-    Z = Z.detach().to("cpu", torch.float32)
-    if not torch.isfinite(Z).all():
-        raise ValueError(f"{name}: contains NaN or inf values")
-    return Z
-
-
-def _as_1d(y, n, name="y", dtype=torch.float32) -> torch.Tensor:
-    if y is None:
-        raise ValueError(f"{name}: this estimator requires y to be passed, but the target y is None")
-    if not isinstance(y, (torch.Tensor, np.ndarray, list, tuple)) and hasattr(y, "__array__"):
-        y = np.asarray(y)
-    if isinstance(y, (list, tuple)):
-        y = np.asarray(y)
-    if isinstance(y, np.ndarray):
-        if y.dtype.kind not in "biuf":
-            try:
-                y = y.astype(np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name}: Unknown label type: expected numbers, got an array of "
-                                 f"{y.dtype}") from None
-        y = torch.from_numpy(np.array(y, copy=True))
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name}: expected a tensor or array [N], got {type(y).__name__}")
-    if y.ndim == 2 and y.shape[1] == 1 and name == "y":
-        import warnings
-
-        from sklearn.exceptions import DataConversionWarning
-        warnings.warn("A column-vector y was passed when a 1d array was expected (y: [N, 1] is flattened to [N])",
-                      DataConversionWarning, stacklevel=3)
-    y = y.detach().cpu().reshape(-1) if y.ndim == 2 and 1 in y.shape else y.detach().cpu()
-    if y.ndim != 1:
-        raise ValueError(f"{name}: expected shape [N], got {tuple(y.shape)}")
-    if y.shape[0] != n:
-        raise ValueError(f"{name}: has {y.shape[0]} entries but Z has {n} rows (one per image)")
-    y = y.to(dtype)
-    if dtype.is_floating_point and not torch.isfinite(y).all():
-        raise ValueError(f"{name}: contains NaN or inf values")
-    return y
+# the shared checks of xnb._check under srae's historical names (xnb.widgets.srae imports _as_1d)
+_as_2d = check_matrix
+_as_1d = check_vector
 
 
 def _check_fitted(est):

@@ -43,6 +43,16 @@ try:  # torch is a hard dependency of xnb, but keep this module importable witho
 except ImportError:  # pragma: no cover
     torch = None  # type: ignore[assignment]
 
+from ._check import _is_torch
+from ._check import check_finite_array as _check_finite
+from ._check import check_titles as _cell_titles
+from ._check import float_array as _float_array
+from ._check import must_be_color as _check_color
+from ._check import must_be_percentile as _check_percentile
+from ._check import must_be_scale as _check_scale
+from ._check import must_be_unit as _check_unit
+from ._check import to_numpy as _to_numpy
+
 __all__ = [
     "NORMALIZE_MODES",
     "normalize",
@@ -90,47 +100,6 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # --------------------------------------------------------------------------
 # conversion and validation helpers
 # --------------------------------------------------------------------------
-
-def _is_torch(x: Any) -> bool:
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    """torch (any device) or numpy -> numpy on the CPU; anything else -> TypeError."""
-    if _is_torch(x):
-        t = x.detach()
-        if t.is_complex():
-            raise TypeError(f"{name} must be a real-valued tensor, got dtype {t.dtype}")
-        if t.dtype in (torch.bfloat16, torch.float16):
-            t = t.float()
-        return t.cpu().numpy()
-    if isinstance(x, np.ndarray):
-        return x
-    raise TypeError(
-        f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}"
-    )
-
-
-def _float_array(a: np.ndarray, name: str) -> np.ndarray:
-    """Real numeric array -> float32/float64 array (bool and ints become float32)."""
-    if a.dtype == np.float32 or a.dtype == np.float64:
-        return a
-    if a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer) or a.dtype == np.float16:
-        return a.astype(np.float32)
-    if np.issubdtype(a.dtype, np.floating):  # longdouble etc.
-        return a.astype(np.float64)
-    raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-
-
-def _check_finite(a: np.ndarray, name: str) -> None:
-    if not np.isfinite(a).all():
-        n_nan = int(np.isnan(a).sum())
-        n_inf = int(np.isinf(a).sum())
-        raise ValueError(
-            f"{name} contains non-finite values ({n_nan} NaN, {n_inf} inf); "
-            "only finite numbers are allowed"
-        )
-
 
 def _heatmap_array(h: Any, name: str = "heatmap", ranks: tuple[int, ...] = (2, 3)) -> np.ndarray:
     a = _float_array(_to_numpy(h, name), name)
@@ -187,51 +156,12 @@ def _images_batch(images: Any, name: str = "images") -> np.ndarray:
     return a
 
 
-def _check_unit(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
-    v = float(value)
-    if not (0.0 <= v <= 1.0):
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return v
-
-
 def _check_mode(mode: Any) -> str:
     if mode not in NORMALIZE_MODES:
         raise ValueError(
             f"mode must be one of {', '.join(repr(m) for m in NORMALIZE_MODES)}, got {mode!r}"
         )
     return mode
-
-
-def _check_percentile(percentile: Any) -> float | None:
-    if percentile is None:
-        return None
-    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
-        raise TypeError(f"percentile must be a number in (0, 100] or None, got {percentile!r}")
-    p = float(percentile)
-    if not (0.0 < p <= 100.0):
-        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
-    return p
-
-
-def _check_scale(scale: Any) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or int(scale) < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
-    return int(scale)
-
-
-def _check_color(color: Any, name: str = "color") -> tuple[int, int, int]:
-    try:
-        vals = tuple(color)
-    except TypeError:
-        raise TypeError(f"{name} must be an (r, g, b) triple of ints in 0..255, got {color!r}") from None
-    if len(vals) != 3 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= int(v) <= 255
-        for v in vals
-    ):
-        raise ValueError(f"{name} must be an (r, g, b) triple of ints in 0..255, got {color!r}")
-    return tuple(int(v) for v in vals)  # type: ignore[return-value]
 
 
 def _rgb_array(rgb: Any, name: str = "rgb_uint8") -> np.ndarray:
@@ -632,17 +562,6 @@ def draw_boxes(
 # --------------------------------------------------------------------------
 # static figures (notebooks)
 # --------------------------------------------------------------------------
-
-def _cell_titles(titles: Any, n: int, name: str = "titles") -> list[str] | None:
-    if titles is None:
-        return None
-    if isinstance(titles, str):
-        raise TypeError(f"{name} must be a sequence of strings, not a single string")
-    t = [str(x) for x in titles]
-    if len(t) != n:
-        raise ValueError(f"{name} must have {n} entries, got {len(t)}")
-    return t
-
 
 def grid(
     images: Any,
