@@ -255,4 +255,6 @@ check("tour.1", None)
 # 2. What is the output shape (C, H, W) of conv3 of the flowers-single model for a 64×64 input?
 check("tour.2", None)
 # 3. Which layer is the default contrast layer of contrastive excitation backprop on this model?
-check("tour.3", None);
+check("tour.3", None)
+# 4. Interpret: which method's maximum lands on the discriminative part most often on flowers(20, seed=11)?
+check("tour.4", None);

@@ -356,4 +356,6 @@ check("srae.1", None)
 # 2. What does the sparse reconstruction term log(1 + q·Q_k) give for Q_k = 0.01 at q = 100?
 check("srae.2", None)
 # 3. An x-feature's heatmap lies entirely outside the object's box on every image. What is its locality?
-check("srae.3", None);
+check("srae.3", None)
+# 4. Interpret: what share of c-EB's mass on the "blue center" logit lies outside the flower's box?
+check("srae.4", None);

@@ -384,3 +384,5 @@ check("mulasso.1", None)
 check("mulasso.2", None)
 # 3. ... and before conv3?
 check("mulasso.3", None)
+# 4. Interpret: on how many of flowers(20, seed=14) does the µ-Lasso explanation peak on the discriminative part?
+check("mulasso.4", None)

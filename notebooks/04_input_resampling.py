@@ -371,3 +371,5 @@ check("resample.1", None)
 check("resample.2", None)
 # 3. With schedule="growing" and σ = 0.1, what is the standard deviation of the noise filter of copy i = 10?
 check("resample.3", None)
+# 4. Interpret: which layer's top-5 precision patches peak on the discriminative part most often?
+check("resample.4", None)

@@ -329,4 +329,6 @@ check("sevec.1", None)
 # 2. Which two classes have the most related SeVecs? (a set of two class names)
 check("sevec.2", None)
 # 3. Map: energy 3 at (1,1), 1 at (6,6); box (0,0,4,4). A hit in the generalised pointing game at m = 70 %?
-check("sevec.3", None);
+check("sevec.3", None)
+# 4. Interpret: in how many of flower_scenes(10, seed=8) does guided backprop peak on the other flower?
+check("sevec.4", None);

@@ -11,7 +11,7 @@ RIGHT = {"tour.1": "leaves", "tour.2": (64, 8, 8), "tour.3": "relu7"}
 WRONG = {"tour.1": "center", "tour.2": (64, 16, 16), "tour.3": "relu6"}
 
 
-@pytest.mark.parametrize("name", sorted(for_notebook("tour")))
+@pytest.mark.parametrize("name", sorted(RIGHT))
 def test_right_and_wrong_answers(name, capsys):
     assert check(name, RIGHT[name]) is True
     assert "correct" in capsys.readouterr().out
@@ -80,3 +80,34 @@ def test_one_registry_over_every_notebook():
     import xnb.srae
 
     assert not hasattr(xnb.srae, "EXERCISES")  # exercises live beside the notebooks, not in the method
+
+
+def test_unanswered_exercises_are_hidden_in_voila(capsys, monkeypatch):
+    assert check("tour.1", None) is False
+    assert "no answer yet" in capsys.readouterr().out
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k")
+    assert check("tour.1", None) is False
+    assert capsys.readouterr().out == ""  # a dashboard cannot edit code: nothing to answer there
+    assert check("tour.1", "leaves") is True  # an answer is still checked
+
+
+INTERPRET = ["tour.4", "srae.4", "mulasso.4", "resample.4", "sevec.4"]
+
+
+@pytest.mark.parametrize("name", INTERPRET)
+def test_interpretation_exercises_are_checked_against_ground_truth(name, capsys):
+    """One exercise per notebook asks to interpret an explanation; its answer is measured against the data's
+    ground truth (masks, part keypoints, boxes) and cannot be guessed as 0, unit 0 or every option."""
+    ex = EXERCISES[name]
+    assert ex.question.startswith("Interpret:")
+    sol = ex.solution()
+    if isinstance(sol, set):
+        assert 0 < len(sol) < len(ex.same.options)
+        answer = sorted(sol)[0]
+        wrong = next(o for o in ex.same.options if o not in sol)
+    else:
+        assert sol not in (0, 0.0)
+        answer, wrong = sol, 0
+    assert check(name, answer) is True
+    assert check(name, wrong) is False
+    assert "not yet" in capsys.readouterr().out

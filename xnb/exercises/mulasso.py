@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numbers
 
-from ..mulasso import MuLasso, channel_responses, stride_one_size
-from ._core import Exercise
+from ..mulasso import MuLasso, channel_responses, explain, stride_one_size
+from ._core import Exercise, Integer
 
 
 def _ex_fit_data():
@@ -55,3 +55,29 @@ EXERCISES = {
         "And before conv3 (stride 2, 3×3 kernel, padding 1)? (H, W)", _ex3,
         "conv3's input is pool2's output; A + 2·O − M + 1.", _same_size),
 }
+
+
+def _ex4():
+    """Images whose µ-Lasso explanation peaks on the discriminative part."""
+    import torch
+
+    from .. import data, models
+
+    m = models.load("flowers-single")
+    fit = _ex_fit_data()
+    X, idx = channel_responses(m, fit)
+    sel = MuLasso(mu=5.0).fit(X, fit.labels, idx)
+    d = data.flowers(20, seed=14)
+    heat = explain(m, d.images, sel, top_k=3, target=d.labels).heatmap
+    top = torch.as_tensor(heat).flatten(1).argmax(1)
+    return int(d.masks.flatten(1)[torch.arange(len(top)), top].sum())
+
+
+EXERCISES["mulasso.4"] = Exercise(
+    "Interpret: fit MuLasso(mu=5) on the features of data.flowers(240, variant='single', seed=3) (as in exercise "
+    "1), then explain data.flowers(20, seed=14) for their true classes with explain(model, images, selector, "
+    "top_k=3, target=labels). On how many of the 20 images does the combined heatmap's maximum lie on the "
+    "discriminative part (d.masks)?", _ex4,
+    "Explanation.heatmap is the combined map; compare its argmax per image with d.masks.", Integer(),
+    mistakes=[(20, "not all: the top features also respond to petals and distractors in some images"),
+              (0, "not none: look at a few maps — most peak on the centre disc")])

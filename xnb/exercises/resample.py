@@ -1,8 +1,8 @@
 """The exercises of notebook ``04_input_resampling`` (resample): solutions computed from :mod:`xnb.resample` itself."""
 from __future__ import annotations
 
-from ..resample import jaccard, noise_levels, resample, top_neurons
-from ._core import Exercise
+from ..resample import evaluate_patches, jaccard, noise_levels, resample, top_neurons
+from ._core import Choice, Exercise
 
 
 def _ex_1():
@@ -42,3 +42,35 @@ EXERCISES: dict[str, Exercise] = {
         "With schedule='growing' and σ=0.1, what is the standard deviation of the noise filter of copy "
         "i=10?", _ex_3, "noise_levels(n, sigma, 'growing') gives σ·i for copy i.", _close),
 }
+
+
+_LAYERS_4 = ("conv1", "conv2", "conv3", "conv4")
+
+
+def _ex4():
+    """Layers whose top-5 precision patches peak on the discriminative part most often (a set: ties)."""
+    from .. import data, models
+
+    d = data.flowers(8, seed=15)
+    ev = evaluate_patches(models.load("flowers-single"), d.images, metrics=["precision"], k_max=5, n=20,
+                          random_baseline=False, progress=False)
+    share = {l: ev.localization(d.masks, k=5, layers=[l], criterion="peak")["precision"][0] for l in _LAYERS_4}
+    best = max(share.values())
+    return {l for l, v in share.items() if v == best}
+
+
+class _OneOf(Choice):
+    def __call__(self, answer, solution) -> bool:
+        return self._norm(answer) in {self._norm(s) for s in solution}
+
+
+EXERCISES["resample.4"] = Exercise(
+    "Interpret: on data.flowers(8, seed=15) with flowers-single, rank each layer's units by precision "
+    "(evaluate_patches(model, images, metrics=['precision'], k_max=5, n=20)). Which layer's top-5 patches put "
+    "their peak on the discriminative part (d.masks) most often: conv1, conv2, conv3 or conv4?", _ex4,
+    "PatchEvaluation.localization(masks, k=5, layers=[layer], criterion='peak') gives the share per layer.",
+    _OneOf(list(_LAYERS_4)),
+    mistakes=[(lambda a: str(a).strip().lower() == "conv4", "the deepest layer is not the best here: its "
+                                                            "units see more context (compare the shares)"),
+              (lambda a: str(a).strip().lower() == "conv1", "conv1's units respond to colour edges "
+                                                            "everywhere; compare the shares per layer")])

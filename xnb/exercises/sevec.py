@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ..sevec import SeVec, features
-from ._core import Exercise
+from ._core import Exercise, Integer
 
 
 def _ex1():
@@ -54,3 +54,27 @@ EXERCISES = {
                         "70 % of the energy is already held by the pixel at (1,1).",
                         lambda a, b: bool(a) is b),
 }
+
+
+def _ex4():
+    """Scenes where guided backprop for the first flower's class points into the other flower's box only."""
+    from .. import attribute, data, models
+    from .._pointing import pointing_game
+
+    s = data.flower_scenes(10, seed=8)
+    h = attribute(models.load("flowers-scenes"), s.images, "guided_backprop", target=s.labels[:, 0]).detach()
+    own = pointing_game(h.cpu().numpy(), s.boxes[:, 0].numpy())
+    other = pointing_game(h.cpu().numpy(), s.boxes[:, 1].numpy())
+    return int((other & ~own).sum())
+
+
+EXERCISES["sevec.4"] = Exercise(
+    "Interpret: in data.flower_scenes(10, seed=8), explain each scene's first flower (target = "
+    "scenes.labels[:, 0]) with guided backprop on the flowers-scenes model. In how many scenes does the map's "
+    "maximum land in the *other* flower's box (scenes.boxes[:, 1]) and not in the explained one's?", _ex4,
+    "pointing_game(maps, boxes) from xnb._pointing tells, per map, whether its maximum lies in a box; compare "
+    "the two boxes of each scene.", Integer(),
+    mistakes=[(0, "not zero: a class-specific map can still peak on the wrong flower — that is what semantic "
+                  "suppression (§5) tries to fix"),
+              (10, "not every scene: count only the scenes whose maximum is in the other box and not in the "
+                   "explained one")])

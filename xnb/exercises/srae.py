@@ -41,3 +41,29 @@ EXERCISES = {
                        mistakes=[(lambda a: a > 0, "an entropy is above 0 only when the mass is spread over "
                                                     "several parts; where does all of it go here?")]),
 }
+
+
+def _ex4():
+    """Share of c-EB's mass on the context (outside the flower's box), 'blue center' images."""
+    import torch
+
+    from .. import data, models
+    from ..srae import class_heatmaps
+
+    d = data.flowers(60, seed=12)
+    c = d.class_names.index("blue center")
+    idx = torch.nonzero(d.labels == c).flatten()[:10]
+    maps = class_heatmaps(models.load("flowers-single"), d.images[idx], c, saliency_layer="pool2")
+    _, hist = locality(maps, d.keypoints[idx], d.boxes[idx], return_histogram=True)
+    return float(hist[0, -1])
+
+
+EXERCISES["srae.4"] = Exercise(
+    "Interpret: contrastive excitation backprop on the 'blue center' logit of flowers-single (read at pool2), "
+    "on the first 10 'blue center' images of data.flowers(60, seed=12): what share of its heatmap mass lies "
+    "on the context, outside the flower's box (the last bin of the part histogram)?", _ex4,
+    "srae.class_heatmaps(model, images, c, saliency_layer='pool2'), then srae.locality(maps, keypoints, boxes, "
+    "return_histogram=True); the histogram's last column is the context.", Number(rel=0.02),
+    mistakes=[(0.0, "not zero: some of the mass falls outside the box — on what? (look at the maps)"),
+              (lambda a: a > 0.5, "that is too much: most of the mass is on the flower; the context is the "
+                                  "last bin, not the first")])

@@ -44,3 +44,40 @@ EXERCISES: dict[str, Exercise] = {
                                  ("fc7", "close: fc7 is linear, but its output goes through one more layer "
                                          "before reaching the classifier")]),
 }
+
+
+_METHODS_4 = ("saliency", "input_x_gradient", "guided_backprop", "excitation_backprop", "gradcam")
+
+
+def _tour_4():
+    """The methods whose maximum lands on the visible discriminative part most often (a set: ties)."""
+    import torch
+
+    from .. import attribute, data, models
+
+    d = data.flowers(20, seed=11)
+    m = models.load("flowers-single")
+    keep = d.masks.flatten(1).any(1)  # images whose discriminative part is not fully occluded
+    hits = {}
+    for method in _METHODS_4:
+        top = attribute(m, d.images, method, target=d.labels).detach().flatten(1).argmax(1)
+        hits[method] = int(d.masks.flatten(1)[torch.arange(len(d.masks)), top][keep].sum())
+    best = max(hits.values())
+    return {k for k, v in hits.items() if v == best}
+
+
+class _OneOf(Choice):
+    """Right when the answer is one of the solution's (tied) best options."""
+
+    def __call__(self, answer, solution) -> bool:
+        return self._norm(answer) in {self._norm(s) for s in solution}
+
+
+EXERCISES["tour.4"] = Exercise(
+    "Interpret: on data.flowers(20, seed=11), each image explained for its true class with flowers-single, "
+    "which method's maximum lands on the visible discriminative part (d.masks) most often: 'saliency', "
+    "'input_x_gradient', 'guided_backprop', 'excitation_backprop' or 'gradcam'?", _tour_4,
+    "for each method take attribute(model, d.images, method, target=d.labels), find each map's argmax and "
+    "count how often d.masks is True there.", _OneOf(list(_METHODS_4)),
+    mistakes=[(lambda a: str(a).strip().lower() == "gradcam", "Grad-CAM reads pool4, a 4×4 grid at 64 px: its maximum is a 16-px cell and often "
+                          "misses a small part — count the hits rather than judging by eye")])
