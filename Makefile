@@ -60,7 +60,7 @@ $(VENV_PY):
 venv: $(VENV_PY)
 
 # `.[test]` includes everything `.` does, so the test stamp also refreshes the runtime stamp.
-# the `lab` extra: JupyterLab and Voila (a plain `pip install xnb` is the library and its widgets only)
+# the `lab` extra: JupyterLab, Voila, Jupytext and nbstripout (a plain `pip install xnb` is the library and its widgets only)
 $(STAMP_RUN): pyproject.toml | $(VENV_PY)
 	$(PIP) install $(PIP_FLAGS) -e ".[lab]"
 	@touch $@

@@ -112,10 +112,12 @@ def chromium():
             browser.close()
 
 
-def open_dashboard(browser, base_url: str, name: str, timeout_ms: int = 120_000, done_text: str = "hint:"):
+def open_dashboard(browser, base_url: str, name: str, timeout_ms: int = 120_000,
+                   done_text: str = "open this notebook in JupyterLab"):
     """Open notebook ``name`` in Voila; wait until its first live image has been drawn and the notebook has
     run to its end (Voila renders cells as they finish: a widget shown early would not answer while later
-    cells keep the kernel busy). Every xnb notebook ends with its exercises, whose check prints a hint."""
+    cells keep the kernel busy). Every xnb notebook ends with its exercises, which in Voila print one line
+    pointing to JupyterLab (the exercises need code)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{base_url}/voila/render/{name}", timeout=timeout_ms)
     page.wait_for_selector("img.xnb-image[src^='data:image/png'], img.xnb-image[src^='blob:']",

@@ -85,9 +85,13 @@ def test_one_registry_over_every_notebook():
 def test_unanswered_exercises_are_hidden_in_voila(capsys, monkeypatch):
     assert check("tour.1", None) is False
     assert "no answer yet" in capsys.readouterr().out
+    import xnb.exercises as E
+
     monkeypatch.setenv("VOILA_KERNEL_ID", "k")
-    assert check("tour.1", None) is False
-    assert capsys.readouterr().out == ""  # a dashboard cannot edit code: nothing to answer there
+    monkeypatch.setattr(E, "_VOILA_NOTE_SHOWN", False)
+    assert check("tour.1", None) is False and check("tour.2", None) is False
+    out = capsys.readouterr().out  # a dashboard cannot edit code: one pointer, no unanswerable "not yet"
+    assert out.count("open this notebook in JupyterLab") == 1 and "not yet" not in out and "tour.1" not in out
     assert check("tour.1", "leaves") is True  # an answer is still checked
 
 

@@ -30,6 +30,15 @@ def for_notebook(prefix: str) -> dict[str, Exercise]:
     return {k: v for k, v in EXERCISES.items() if k.split(".")[0] == prefix}
 
 
+_VOILA_NOTE_SHOWN = False
+
+
+def _note_voila() -> None:
+    global _VOILA_NOTE_SHOWN
+    _VOILA_NOTE_SHOWN = True
+    print("Exercises: open this notebook in JupyterLab to answer them.")
+
+
 def _in_voila() -> bool:
     import os
 
@@ -51,8 +60,10 @@ def check(exercise: str, answer: Any) -> bool:
     """
     ex = _lookup(exercise)
     if answer is None:
-        if not _in_voila():  # a dashboard has no code to edit: an unanswered exercise stays hidden there
+        if not _in_voila():
             print(f"{exercise}: no answer yet — replace None with yours ({ex.question})")
+        elif not _VOILA_NOTE_SHOWN:  # a dashboard has no code to edit: one pointer instead of each exercise
+            _note_voila()
         return False
     cmp = ex.comparator()
     problem = cmp.problem(answer)
