@@ -456,39 +456,32 @@ class NN(_Embedding):
     _faith, _recon = True, None
 
 
-class SAE(_Embedding):
+class _FullReconstruction(_Embedding):
+    """The two baselines with a full reconstruction term, whose β defaults to 1 (one signature: scikit-learn's
+    get_params/clone read the parameters from it)."""
+
+    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0,
+                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 3e-3,
+                 batch_size: int = 50, lr_step: int = 40, dropout: float = 0.02,
+                 positive_weight="balanced", retune: bool = False, reconstructed_r2: float = 0.5,
+                 scale_y: bool = True, revive: bool = True, pretrain_epochs: int = 0, seed: int = 0, device=None,
+                 progress: bool = True):
+        super().__init__(n_concepts, hidden, beta, q, weight_decay, epochs, lr, batch_size, lr_step, dropout,
+                         positive_weight, retune, reconstructed_r2, scale_y, revive, pretrain_epochs, seed,
+                         device, progress)
+
+
+class SAE(_FullReconstruction):
     """Baseline "SAE": faithfulness + β · mean_k Q_k (a conventional, full reconstruction)."""
 
     _faith, _recon = True, "full"
 
-    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0,
-                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 3e-3,
-                 batch_size: int = 50, lr_step: int = 40, dropout: float = 0.02,
-                 positive_weight="balanced", retune: bool = False, reconstructed_r2: float = 0.5,
-                 scale_y: bool = True, revive: bool = True, pretrain_epochs: int = 0, seed: int = 0, device=None,
-                 progress: bool = True):
-        # every parameter spelled out: scikit-learn's get_params/clone read them from this signature
-        super().__init__(n_concepts, hidden, beta, q, weight_decay, epochs, lr, batch_size, lr_step, dropout,
-                         positive_weight, retune, reconstructed_r2, scale_y, revive, pretrain_epochs, seed,
-                         device, progress)
 
-
-class CAE(_Embedding):
+class CAE(_FullReconstruction):
     """Baseline "CAE": a classic autoencoder (reconstruction only, mean_k Q_k); the linear head is fitted
     afterwards by weighted least squares on E."""
 
     _faith, _recon = False, "full"
-
-    def __init__(self, n_concepts: int = 5, hidden: Sequence[int] = (800, 100), beta: float = 1.0,
-                 q: float = 100.0, weight_decay: float = 1e-4, epochs: int = 60, lr: float = 3e-3,
-                 batch_size: int = 50, lr_step: int = 40, dropout: float = 0.02,
-                 positive_weight="balanced", retune: bool = False, reconstructed_r2: float = 0.5,
-                 scale_y: bool = True, revive: bool = True, pretrain_epochs: int = 0, seed: int = 0, device=None,
-                 progress: bool = True):
-        # every parameter spelled out: scikit-learn's get_params/clone read them from this signature
-        super().__init__(n_concepts, hidden, beta, q, weight_decay, epochs, lr, batch_size, lr_step, dropout,
-                         positive_weight, retune, reconstructed_r2, scale_y, revive, pretrain_epochs, seed,
-                         device, progress)
 
 
 class _Select(nn.Linear):

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from . import additive, mulasso, resample, sevec, srae, tour
-from ._core import Answer, Boolean, Choice, Exercise, Integer, Number, Shape, Text
+from ._core import Answer, Boolean, Choice, Exercise, Integer, Number, OneOf, Shape, Text
 
 __all__ = ["check", "EXERCISES", "Exercise", "Answer", "Number", "Integer", "Boolean", "Text", "Shape", "Choice",
-           "for_notebook"]
+           "OneOf", "for_notebook"]
 
 #: every exercise of every notebook, by name ``"<notebook>.<n>"``
 EXERCISES: dict[str, Exercise] = {**tour.EXERCISES, **srae.EXERCISES, **additive.EXERCISES, **mulasso.EXERCISES,

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["Exercise", "Answer", "Number", "Integer", "Boolean", "Text", "Shape", "Choice"]
+__all__ = ["Exercise", "Answer", "Number", "Integer", "Boolean", "Text", "Shape", "Choice", "OneOf"]
 
 
 # ------------------------------------------------------------------------------ how answers are compared
@@ -114,6 +114,13 @@ class Choice(Text):
         if p is None and self._norm(answer) not in {self._norm(o) for o in self.options}:
             return f"{answer!r} is not one of the options: {', '.join(self.options)}"
         return p
+
+
+class OneOf(Choice):
+    """One of ``options``; right when it is among the solution's (tied) best options, a set."""
+
+    def __call__(self, answer, solution) -> bool:
+        return self._norm(answer) in {self._norm(s) for s in solution}
 
 
 class Shape(Answer):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..resample import evaluate_patches, jaccard, noise_levels, resample, top_neurons
-from ._core import Choice, Exercise
+from ._core import Exercise, OneOf
 
 
 def _ex_1():
@@ -59,17 +59,12 @@ def _ex4():
     return {l for l, v in share.items() if v == best}
 
 
-class _OneOf(Choice):
-    def __call__(self, answer, solution) -> bool:
-        return self._norm(answer) in {self._norm(s) for s in solution}
-
-
 EXERCISES["resample.4"] = Exercise(
     "Interpret: on data.flowers(8, seed=15) with flowers-single, rank each layer's units by precision "
     "(evaluate_patches(model, images, metrics=['precision'], k_max=5, n=20)). Which layer's top-5 patches put "
     "their peak on the discriminative part (d.masks) most often: conv1, conv2, conv3 or conv4?", _ex4,
     "PatchEvaluation.localization(masks, k=5, layers=[layer], criterion='peak') gives the share per layer.",
-    _OneOf(list(_LAYERS_4)),
+    OneOf(list(_LAYERS_4)),
     mistakes=[(lambda a: str(a).strip().lower() == "conv4", "the deepest layer is not the best here: its "
                                                             "units see more context (compare the shares)"),
               (lambda a: str(a).strip().lower() == "conv1", "conv1's units respond to colour edges "

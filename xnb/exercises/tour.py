@@ -1,7 +1,7 @@
 """The exercises of notebook ``00_tour``: solutions computed from the library itself."""
 from __future__ import annotations
 
-from ._core import Choice, Exercise, Shape, Text
+from ._core import Choice, Exercise, OneOf, Shape, Text
 
 
 def _tour_1():
@@ -66,18 +66,11 @@ def _tour_4():
     return {k for k, v in hits.items() if v == best}
 
 
-class _OneOf(Choice):
-    """Right when the answer is one of the solution's (tied) best options."""
-
-    def __call__(self, answer, solution) -> bool:
-        return self._norm(answer) in {self._norm(s) for s in solution}
-
-
 EXERCISES["tour.4"] = Exercise(
     "Interpret: on data.flowers(20, seed=11), each image explained for its true class with flowers-single, "
     "which method's maximum lands on the visible discriminative part (d.masks) most often: 'saliency', "
     "'input_x_gradient', 'guided_backprop', 'excitation_backprop' or 'gradcam'?", _tour_4,
     "for each method take attribute(model, d.images, method, target=d.labels), find each map's argmax and "
-    "count how often d.masks is True there.", _OneOf(list(_METHODS_4)),
+    "count how often d.masks is True there.", OneOf(list(_METHODS_4)),
     mistakes=[(lambda a: str(a).strip().lower() == "gradcam", "Grad-CAM reads pool4, a 4×4 grid at 64 px: its maximum is a 16-px cell and often "
                           "misses a small part — count the hits rather than judging by eye")])
