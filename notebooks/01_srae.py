@@ -136,11 +136,11 @@ print("their logits y on the training images: " + ", ".join(
 # §3 fit all of them themselves.
 
 # %%
-from tqdm.std import tqdm   # a text bar: fine in Jupyter, Voila and headless runs
+from tqdm.auto import tqdm  # a widget bar in JupyterLab, Notebook and Voila; plain text only without a front end
 METHODS = ["SRAE", "NN", "SAE", "CAE", "Lasso"]
 fits, fit_s = {}, {}
 jobs = [(c, m) for c in CLASSES for m in METHODS if c == CLASSES[0] or m in ("SRAE", "NN")]
-for c, m in tqdm(jobs, desc="fitting", ncols=80):
+for c, m in tqdm(jobs, desc="fitting"):
     t = time.perf_counter()
     kw = dict(n_concepts=N_CONCEPTS) if m == "Lasso" else dict(FIT, beta=BETA, q=Q) if m == "SRAE" else FIT
     fits[m, c] = srae.METHODS[m](**kw).fit(Z, logits[:, c], positive=labels == c)
