@@ -162,12 +162,12 @@ names = sv.concept_names_ + sv_parts.concept_names_
 xy = TSNE(n_components=2, perplexity=min(5, len(V) - 1), random_state=0, init="pca", method="exact").fit_transform(V)
 fig, axes = plt.subplots(1, 2, figsize=(13, 5))
 axes[0].scatter(xy[:, 0], xy[:, 1], s=3000 * D + 20, c=["C3"] * 6 + ["C0"] * (len(V) - 6), alpha=0.6)
-for (a, b), n in zip(xy, names):
-    axes[0].annotate(n, (a, b), fontsize=7)
+viz.label_points(axes[0], xy, names, fontsize=7)  # each label placed where it overlaps no other
 axes[0].set_title("t-SNE of SeVecs (red: classes, blue: part×colour); size ∝ D_c")
 sns.heatmap(sv.relevance_matrix().numpy(), ax=axes[1], annot=True, fmt=".2f", cmap="viridis",
             xticklabels=sv.concept_names_, yticklabels=sv.concept_names_, square=True, cbar=False)
 axes[1].set_title("concept relations cos(v_a, v_b) (Fig. 5)")
+axes[1].set_xticklabels(axes[1].get_xticklabels(), rotation=40, ha="right")
 plt.tight_layout(); plt.show()
 
 # %% [markdown]

@@ -377,3 +377,29 @@ def test_show_png():
     assert img.data == png
     with pytest.raises(ValueError, match="png_bytes"):
         viz.show_png(b"not a png")
+
+
+def test_label_points_places_labels_without_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xnb import viz
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    xy = np.array([[0.0, 0.0], [0.01, 0.0], [0.0, 0.01], [0.01, 0.01], [1.0, 1.0]])  # four points in a clump
+    ax.scatter(xy[:, 0], xy[:, 1])
+    texts = viz.label_points(ax, xy, ["alpha", "beta", "gamma", "delta", "far"])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            a, b = boxes[i], boxes[j]
+            w = min(a.x1, b.x1) - max(a.x0, b.x0)
+            h = min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert w <= 0 or h <= 0, f"labels {i} and {j} overlap"
+    assert len(ax.texts) == 5  # the tried positions that lost were removed
+    with pytest.raises(ValueError, match="labels"):
+        viz.label_points(ax, xy, ["a"])
+    plt.close(fig)

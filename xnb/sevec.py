@@ -1014,6 +1014,7 @@ def relation_png(sevec: SeVec, concepts=None, size: float = 4.0) -> bytes:
                 fmt=".2f", xticklabels=names, yticklabels=names, cbar=False, square=True)
     ax.set_title("cos(v_a, v_b)", fontsize=9)
     ax.tick_params(labelsize=7)
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=40, ha="right")  # long names must not overlap
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)

@@ -55,6 +55,7 @@ from ._check import to_numpy as _to_numpy
 
 __all__ = [
     "NORMALIZE_MODES",
+    "label_points",
     "normalize",
     "threshold",
     "binarize",
@@ -667,6 +668,52 @@ def grid(
     # in Jupyter (execute_result + inline flush), and open figures pile up in loops.
     plt.close(fig)
     return fig
+
+
+def label_points(ax, xy, labels, fontsize: float = 7, offset: float = 4.0) -> list:
+    """Annotate scatter points without overlapping labels: each label takes the first of eight positions
+    around its point (right, left, above, below, then the diagonals; ``offset`` points away) whose box
+    overlaps no label placed before it, or the least-overlapping one. Returns the text artists."""
+    import numpy as np
+
+    pts = np.asarray(xy, dtype=float)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"xy: expected points [N, 2], got shape {pts.shape}")
+    labels = [str(t) for t in labels]
+    if len(labels) != len(pts):
+        raise ValueError(f"labels: {len(labels)} labels for {len(pts)} points")
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    choices = [((1, 0), "left", "center"), ((-1, 0), "right", "center"), ((0, 1), "center", "bottom"),
+               ((0, -1), "center", "top"), ((1, 1), "left", "bottom"), ((-1, 1), "right", "bottom"),
+               ((1, -1), "left", "top"), ((-1, -1), "right", "top")]
+    placed, texts = [], []
+
+    def overlap(a, b):
+        w = min(a.x1, b.x1) - max(a.x0, b.x0)
+        h = min(a.y1, b.y1) - max(a.y0, b.y0)
+        return max(w, 0.0) * max(h, 0.0)
+
+    for (x, y), text in zip(pts, labels):
+        best = None
+        for (dx, dy), ha, va in choices:
+            # above/below clear a label beside the point by half a line: the eight boxes do not touch
+            t = ax.annotate(text, (x, y), xytext=(dx * offset, dy * (offset + 0.6 * fontsize)),
+                            textcoords="offset points",
+                            ha=ha, va=va, fontsize=fontsize)
+            box = t.get_window_extent(renderer)
+            cost = sum(overlap(box, p) for p in placed)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, t, box)
+            else:
+                t.remove()
+            if cost == 0:
+                break
+        placed.append(best[2])
+        texts.append(best[1])
+    return texts
 
 
 def bar_contributions(
