@@ -34,6 +34,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_choice, check_float, check_int, model_device, resolve_device
+from ._moved import moved
 from .layers import auto_batch_size, capture, get_layer, last_feature_map
 
 __all__ = ["Performer", "FilterConcepts", "OutputConcepts", "prior_weights", "AdditiveExplainer", "Setup",
@@ -540,15 +541,8 @@ class Setup:
     truth: np.ndarray | None = None
 
 
-def __getattr__(name):  # the explorer moved to xnb.widgets; the old name works for one more release
-    if name == "AdditiveExplorer":
-        import warnings
-
-        warnings.warn("xnb.additive.AdditiveExplorer moved to xnb.widgets.AdditiveExplorer; the old name will be removed in the next "
-                      "release", DeprecationWarning, stacklevel=2)
-        from .widgets.additive import AdditiveExplorer
-        return AdditiveExplorer
-    raise AttributeError(f"module 'xnb.additive' has no attribute {name!r}")
+# the explorer moved to xnb.widgets; the old name works for one more release
+__getattr__ = moved("xnb.additive", {"AdditiveExplorer": "xnb.widgets"})
 
 
 # ------------------------------------------------------------------------------ claims (xnb.claims)

@@ -44,6 +44,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_choice, check_float, check_images, check_int, check_matrix, model_device, resolve_device
+from ._moved import moved
 from .layers import capture, get_layer, layers as _layers
 from ._cache import LRUCache
 
@@ -1359,15 +1360,8 @@ def _stop_grid_threads():
             ex._grid_thread.join(timeout=10)
 
 
-def __getattr__(name):  # the explorer moved to xnb.widgets; the old name works for one more release
-    if name == "MuLassoExplorer":
-        import warnings
-
-        warnings.warn("xnb.mulasso.MuLassoExplorer moved to xnb.widgets.MuLassoExplorer; the old name will be removed in the next "
-                      "release", DeprecationWarning, stacklevel=2)
-        from .widgets.mulasso import MuLassoExplorer
-        return MuLassoExplorer
-    raise AttributeError(f"module 'xnb.mulasso' has no attribute {name!r}")
+# the explorer moved to xnb.widgets; the old name works for one more release
+__getattr__ = moved("xnb.mulasso", {"MuLassoExplorer": "xnb.widgets"})
 
 
 

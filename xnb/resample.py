@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ._check import check_choice, check_float, check_images, check_int, model_device
+from ._moved import moved
 from .layers import get_layer, layers as _layers
 
 __all__ = [
@@ -988,15 +989,8 @@ def depth_colors(layers: Sequence[str]) -> dict:
     return {l: DEPTH_COLORS[min(2, (3 * i) // max(L, 1))] for i, l in enumerate(layers)}
 
 
-def __getattr__(name):  # the explorer moved to xnb.widgets; the old name works for one more release
-    if name == "ResamplingExplorer":
-        import warnings
-
-        warnings.warn("xnb.resample.ResamplingExplorer moved to xnb.widgets.ResamplingExplorer; the old name will be removed in the next "
-                      "release", DeprecationWarning, stacklevel=2)
-        from .widgets.resample import ResamplingExplorer
-        return ResamplingExplorer
-    raise AttributeError(f"module 'xnb.resample' has no attribute {name!r}")
+# the explorer moved to xnb.widgets; the old name works for one more release
+__getattr__ = moved("xnb.resample", {"ResamplingExplorer": "xnb.widgets"})
 
 
 # --------------------------------------------------------------------------- claims (xnb.claims)

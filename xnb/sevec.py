@@ -27,6 +27,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._check import check_float, check_int, model_device
+from ._moved import moved
 from .layers import get_layer, stream_layer
 
 __all__ = ["features", "SeVec", "QUERIES", "binarize", "naming_accuracy", "single_neuron_retrieval", "precision_at_k", "modify_representation",
@@ -1021,12 +1022,5 @@ def relation_png(sevec: SeVec, concepts=None, size: float = 4.0) -> bytes:
     return buf.getvalue()
 
 
-def __getattr__(name):  # the explorer moved to xnb.widgets; the old name works for one more release
-    if name == "SeVecExplorer":
-        import warnings
-
-        warnings.warn("xnb.sevec.SeVecExplorer moved to xnb.widgets.SeVecExplorer; the old name will be removed in the next "
-                      "release", DeprecationWarning, stacklevel=2)
-        from .widgets.sevec import SeVecExplorer
-        return SeVecExplorer
-    raise AttributeError(f"module 'xnb.sevec' has no attribute {name!r}")
+# the explorer moved to xnb.widgets; the old name works for one more release
+__getattr__ = moved("xnb.sevec", {"SeVecExplorer": "xnb.widgets"})

@@ -45,6 +45,7 @@ from sklearn.exceptions import NotFittedError
 
 from ._check import (check_choice, check_float, check_images, check_int, check_matrix, check_vector,
                      model_device, resolve_device)
+from ._moved import moved
 from .layers import get_layer, run_to, stream_layer
 
 __all__ = ["SRAE", "NN", "SAE", "CAE", "Lasso", "features", "XFeatureModel", "heatmaps", "class_heatmaps",
@@ -934,15 +935,8 @@ def evaluate(estimator, model, layer, images, Z, logits, target: int, positive, 
 # --------------------------------------------------------------------------- the live view (moved)
 
 
-def __getattr__(name):  # the explorer moved to xnb.widgets; the old name works for one more release
-    if name == "SRAEExplorer":
-        import warnings
-
-        warnings.warn("xnb.srae.SRAEExplorer moved to xnb.widgets.SRAEExplorer; the old name will be removed "
-                      "in the next release", DeprecationWarning, stacklevel=2)
-        from .widgets.srae import SRAEExplorer
-        return SRAEExplorer
-    raise AttributeError(f"module 'xnb.srae' has no attribute {name!r}")
+# the explorer moved to xnb.widgets; the old name works for one more release
+__getattr__ = moved("xnb.srae", {"SRAEExplorer": "xnb.widgets"})
 
 
 # --------------------------------------------------------------------------- the paper's claims, over seeds

@@ -13,13 +13,23 @@ def _ex_fit_data():
     return data.flowers(240, variant="single", seed=3)
 
 
-def _ex1():
-    from .. import models
+_EX_CACHE: dict = {}
 
-    m = models.load("flowers-single")
-    d = _ex_fit_data()
-    X, idx = channel_responses(m, d)
-    return MuLasso(mu=5.0).fit(X, d.labels, idx).n_selected_
+
+def _ex_selector():
+    """(model, MuLasso(mu=5) fitted on the exercise data): fitted once, shared by exercises 1 and 4."""
+    if "sel" not in _EX_CACHE:
+        from .. import models
+
+        m = models.load("flowers-single")
+        d = _ex_fit_data()
+        X, idx = channel_responses(m, d)
+        _EX_CACHE["sel"] = (m, MuLasso(mu=5.0).fit(X, d.labels, idx))
+    return _EX_CACHE["sel"]
+
+
+def _ex1():
+    return _ex_selector()[1].n_selected_
 
 
 def _ex2():
@@ -61,12 +71,9 @@ def _ex4():
     """Images whose µ-Lasso explanation peaks on the discriminative part."""
     import torch
 
-    from .. import data, models
+    from .. import data
 
-    m = models.load("flowers-single")
-    fit = _ex_fit_data()
-    X, idx = channel_responses(m, fit)
-    sel = MuLasso(mu=5.0).fit(X, fit.labels, idx)
+    m, sel = _ex_selector()
     d = data.flowers(20, seed=14)
     heat = explain(m, d.images, sel, top_k=3, target=d.labels).heatmap
     top = torch.as_tensor(heat).flatten(1).argmax(1)
