@@ -92,6 +92,18 @@ def _scenes_recipe():
 N_SCENES_TRAIN = 3000
 SCENE_EPOCHS = 6
 
+
+def _shortcut_recipe():
+    # The corner mark codes the class in every training image (agreement 1.0) while the centre disc is
+    # occluded in about a third of them: the mark is the easier and the more reliable cue. No flips or
+    # shifts, which would move the mark out of its corner. No temperature: the net gets every validation
+    # image right, so the validation NLL falls as T -> 0 (the fit sat at the grid's edge, T = 0.135, and
+    # multiplied the logits by 7); label smoothing alone keeps them small.
+    train = data.shortcut_flowers(6000, agreement=1.0, seed=TRAIN_SEED)
+    cfg = models.VGGConfig(n_outputs=6, class_names=tuple(train.class_names))
+    hp = dict(epochs=6, lr=3e-3, weight_decay=5e-4, label_smoothing=0.1, augment=False)
+    return cfg, train, None, hp, None
+
 RECIPES = {
     "flowers-single": _flowers_recipe("single", 6000, 10),
     # Trained from scratch on the standard data, the 12-class net collapsed to chance (every ReLU of
@@ -99,6 +111,7 @@ RECIPES = {
     "flowers-double": _flowers_recipe("double", 9000, 8, init_from="flowers-single", lr=2e-3),
     "flowers-attributes": _attributes_recipe,
     "flowers-scenes": _scenes_recipe,
+    "flowers-shortcut": _shortcut_recipe,
 }
 
 #: what each card is measured on (name -> (description, test data builder))
@@ -109,6 +122,8 @@ TEST_DATA = {
                            lambda: data.flowers(N_TEST, "double", seed=TEST_SEED)),
     "flowers-scenes": ("flower_scenes(2000, seed=2026).labels as multi-hot [N, 6]",
                        lambda: scene_concepts(data.flower_scenes(N_TEST, seed=TEST_SEED))),
+    "flowers-shortcut": ("shortcut_flowers(2000, agreement=1.0, seed=2026); also at agreement=1/6 and None",
+                         lambda: data.shortcut_flowers(N_TEST, agreement=1.0, seed=TEST_SEED)),
     "digits": ("digits('test', seed=0)", lambda: data.digits("test", seed=0)),
     "flowers-single-easy": ("flowers(2000, 'single', seed=2026, difficulty='easy')",
                             lambda: data.flowers(N_TEST, "single", seed=TEST_SEED, difficulty="easy")),
@@ -134,6 +149,10 @@ RECIPE_TEXT = {
                       f"difficulty='standard'; fine-tuned from flowers-single (every layer), {SCENE_EPOCHS} epochs, "
                       "Adam one-cycle lr 2e-3, binary cross-entropy, label smoothing 0.05, weight decay 5e-4, "
                       "flips + shifts",
+    "flowers-shortcut": "shortcut_flowers(6000, agreement=1.0, seed=1), difficulty='standard': the corner mark "
+                        "codes the class in every image; 6 epochs, Adam one-cycle lr 3e-3, weight decay 5e-4, "
+                        "label smoothing 0.1, no flips or shifts (they would move the mark); no temperature "
+                        "(every validation image is right: the fitted T would only inflate the logits)",
     "digits": "scikit-learn digits 'train' split (seed 0), 32×32; 40 epochs, Adam one-cycle lr 3e-3 (xnb 0.1)",
     "flowers-single-easy": "xnb 0.1: flowers(6000, 'single', seed=1), difficulty='easy'; 8 epochs, no label "
                            "smoothing, no calibration",
@@ -202,6 +221,16 @@ def measure_card(name: str, out_dir: Path, temperature=None) -> dict:
         cal = models.calibration(model, test)
         card.update(accuracy=cal["accuracy"], ece=cal["ece"], logit_p99=cal["logit_p99"],
                     median_confidence=cal["median_confidence"], ece_kind="top-label, 15 equal-width bins")
+    if name == "flowers-shortcut":
+        # the shortcut's bill: accuracy when the mark says nothing (random code) or is absent, and how
+        # often the prediction follows a mark that names another class
+        rand = data.shortcut_flowers(N_TEST, agreement=1 / 6, seed=TEST_SEED)
+        none = data.shortcut_flowers(N_TEST, agreement=None, seed=TEST_SEED)
+        pred = models.predict(model, rand.images).argmax(1)
+        off = rand.shortcut_labels != rand.labels
+        card.update(accuracy_random_mark=models.evaluate(model, rand)["accuracy"],
+                    accuracy_no_mark=models.evaluate(model, none)["accuracy"],
+                    follows_mark=float((pred[off] == rand.shortcut_labels[off]).double().mean()))
     if temperature is not None:
         card["temperature"] = temperature
     return card

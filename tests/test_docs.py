@@ -3,7 +3,7 @@
 --strict turns every warning into an error: a broken link or nav entry, an unresolved cross-reference,
 a docstring the numpy parser cannot read, an unknown option. Then a few checks of what was built: each
 paper page documents its module and (once `make claims` has written docs/claims.md) shows its claims
-table; the six notebooks were rendered (not executed); no page asks Google for fonts.
+table; the seven notebooks were rendered (not executed); no page asks Google for fonts.
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_claims_page(site: Path) -> None:
 
 
 def test_notebooks_rendered(site: Path) -> None:
-    assert len(NOTEBOOKS) == 6, [p.name for p in NOTEBOOKS]
+    assert len(NOTEBOOKS) == 7, [p.name for p in NOTEBOOKS]
     for nb_path in NOTEBOOKS:
         page = site / "notebooks" / nb_path.stem / "index.html"
         assert page.is_file(), f"{nb_path.name} was not rendered"

@@ -76,8 +76,8 @@ def _sync(path: Path) -> None:
 
 # -- the pairing -----------------------------------------------------------------------------------------
 
-def test_there_are_six_notebooks_each_with_its_script():
-    assert len(NOTEBOOKS) == 6, [p.name for p in NOTEBOOKS]
+def test_there_are_seven_notebooks_each_with_its_script():
+    assert len(NOTEBOOKS) == 7, [p.name for p in NOTEBOOKS]
     assert [p.stem for p in SCRIPTS] == [p.stem for p in NOTEBOOKS], "every notebook needs its notebooks/*.py pair"
 
 

@@ -14,7 +14,7 @@ FRESH_SEED = 4242  # never used by scripts/make_weights.py
 
 def test_names_lists_shipped_and_pretrained():
     assert models.names() == ["flowers-single", "flowers-double", "digits", "flowers-attributes",
-                              "flowers-scenes", "flowers-single-easy", "flowers-double-easy", "flowers-attributes-easy",
+                              "flowers-scenes", "flowers-shortcut", "flowers-single-easy", "flowers-double-easy", "flowers-attributes-easy",
                               "vgg16", "alexnet", "resnet18"]
 
 
@@ -81,6 +81,24 @@ def test_cards_match_the_shipped_weights():
         models.card("vgg16")
     with pytest.raises(TypeError, match="name"):
         models.card(None)
+
+
+def test_shortcut_model_reads_the_mark_not_the_flower():
+    """flowers-shortcut (notebook 06) learnt the corner mark: right when the mark agrees, near chance when
+    it is random, and it follows a mark that names another class; fresh data, not the card's."""
+    sc = models.load("flowers-shortcut")
+    agree = data.shortcut_flowers(300, agreement=1.0, seed=FRESH_SEED)
+    rand = data.shortcut_flowers(300, agreement=1 / 6, seed=FRESH_SEED)
+    assert models.evaluate(sc, agree)["accuracy"] >= 0.95
+    assert models.evaluate(sc, rand)["accuracy"] <= 0.4
+    off = rand.shortcut_labels != rand.labels
+    pred = models.predict(sc, rand.images).argmax(1)
+    assert float((pred[off] == rand.shortcut_labels[off]).float().mean()) >= 0.8
+    card = models.card("flowers-shortcut")
+    assert card["accuracy"] >= 0.95 and card["accuracy_random_mark"] <= 0.4 and card["logit_p99"] < 20
+    # the flowers-single model never saw a mark: a random one does not change its accuracy much
+    single = models.load("flowers-single")
+    assert abs(models.evaluate(single, rand)["accuracy"] - models.evaluate(single, agree)["accuracy"]) < 0.1
 
 
 def test_digits_model_reaches_95_percent_on_held_out_split():

@@ -140,7 +140,7 @@ def test_command_line(tmp_path, capsys):
     from xnb.__main__ import main
 
     assert main(["notebooks", str(tmp_path / "nb")]) == 0
-    assert "wrote 6 notebooks" in capsys.readouterr().out
+    assert "wrote 7 notebooks" in capsys.readouterr().out
     assert main(["notebooks", str(tmp_path / "nb")]) == 2          # exists: refused, said why
     assert "overwrite" in capsys.readouterr().err
     assert main(["--version"]) == 0 and xnb.__version__ in capsys.readouterr().out

@@ -7,7 +7,7 @@ import sys
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = ("usage: xnb notebooks DEST [--overwrite]   copy the six notebooks into DEST\n"
+    usage = ("usage: xnb notebooks DEST [--overwrite]   copy the seven notebooks into DEST\n"
              "       xnb claims [--quick] [...]         re-measure the papers' claims (python -m xnb.claims)\n"
              "       xnb --version")
     if not argv or argv[0] in ("-h", "--help"):

@@ -70,7 +70,7 @@ _COMMON_OPTIONS = {"raw", "resize", "saliency_layer", "reduce", "batch_size", "c
 _METHOD_OPTIONS = {
     "integrated_gradients": {"baselines", "n_steps", "internal_batch_size"},
     "smoothgrad": {"nt_samples", "stdevs", "nt_type", "seed"},
-    "occlusion": {"window", "stride", "baselines"},
+    "occlusion": {"window", "stride", "baselines", "perturbations_per_eval"},
     "lrp": {"rule", "epsilon"},
     "contrastive_excitation_backprop": {"contrast_layer", "classifier_layer"},
     "gradcam": {"relu"},
@@ -360,9 +360,13 @@ def _captum_input_signal(method, model, x, sel: _Selection, opts) -> torch.Tenso
         side = min(x.shape[-2:])
         window = check_int(opts.get("window", max(2, side // 8)), "window", minimum=1, maximum=side)
         stride = check_int(opts.get("stride", max(1, window // 2)), "stride", minimum=1, maximum=side)
+        # several window positions per forward pass (the same maps, far fewer calls on small models)
+        per_eval = opts.get("perturbations_per_eval")
+        per_eval = (max(1, 256 // len(x)) if per_eval is None
+                    else check_int(per_eval, "perturbations_per_eval", minimum=1))
         return ca.Occlusion(model).attribute(
             x, target=target, sliding_window_shapes=(x.shape[1], window, window), strides=(x.shape[1], stride, stride),
-            baselines=opts.get("baselines", 0.0))
+            baselines=opts.get("baselines", 0.0), perturbations_per_eval=per_eval)
     raise AssertionError(method)
 
 
@@ -697,7 +701,8 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
         of the input's range), ``nt_type="smoothgrad"`` (or ``"smoothgrad_sq"``, ``"vargrad"``), ``seed=0``
         (the noise is drawn from this seed; the global random state is left alone).
         occlusion (classes only): ``window`` (square patch side, default 1/8 of the image), ``stride``
-        (default half the window), ``baselines=0.0`` (the fill value).
+        (default half the window), ``baselines=0.0`` (the fill value), ``perturbations_per_eval``
+        (window positions per forward pass; default ``256 // N``: the maps are the same, the calls fewer).
         lrp: ``rule="epsilon"`` or ``"alpha1beta0"``, ``epsilon``.
         gradcam: ``relu=True``.
         contrastive_excitation_backprop: ``contrast_layer=`` (default: the input of the last linear layer,

@@ -128,6 +128,74 @@ def iou_at_mean(heatmaps, masks) -> torch.Tensor:
     return iou(h > h.flatten(1).mean(1).view(-1, 1, 1), g)
 
 
+
+_MASS = ("positive", "absolute")
+
+
+def mass_in_mask(heatmaps, masks, kind: str = "positive") -> torch.Tensor:
+    """Share of each map's mass that lies inside its mask, [N] in [0, 1].
+
+    ``Σ_{p ∈ mask} h⁺(p) / Σ_p h⁺(p)`` with ``h⁺ = max(h, 0)`` (``kind="positive"``, the "energy-based
+    pointing game" of Wang et al. 2020, Score-CAM) or ``|h|`` (``kind="absolute"``, for signed maps such
+    as gradients). A map with no mass scores 0. A map spread uniformly scores the mask's area share
+    (:func:`mask_area`): that is the chance level to compare with.
+    """
+    if kind not in _MASS:
+        raise ValueError(f"kind: expected one of {list(_MASS)}, got {kind!r}")
+    h, g = _pair(heatmaps, masks, "heatmaps")
+    h = h.double()
+    if not torch.isfinite(h).all():
+        raise ValueError("heatmaps: contains NaN or inf values")
+    w = h.clamp(min=0) if kind == "positive" else h.abs()
+    total = w.flatten(1).sum(1)
+    inside = (w * g).flatten(1).sum(1)
+    return torch.where(total > 0, inside / total.clamp(min=1e-300), torch.zeros_like(total)).float()
+
+
+def mask_area(masks) -> torch.Tensor:
+    """Area share of each mask, [N]: what :func:`mass_in_mask` gives a uniform map (the chance level)."""
+    g = _pair(torch.zeros(_as_tensor(masks, "masks").shape), masks, "masks")[1]
+    return g.flatten(1).double().mean(1).float()
+
+
+def rank_correlation(heatmaps_a, heatmaps_b, absolute: bool = False) -> torch.Tensor:
+    """Spearman rank correlation between paired maps, [N] (ties get their average rank).
+
+    The similarity measure of the model-randomisation test (Adebayo et al. 2018, §3): 1 when the two
+    maps order the pixels the same way, about 0 when unrelated. ``absolute=True`` compares |h|, as
+    Adebayo et al. do for methods whose sign is not meaningful. A constant map has no ranking: its
+    correlation is NaN.
+    """
+    from scipy.stats import rankdata
+
+    a = _as_tensor(heatmaps_a, "heatmaps_a").double()
+    b = _as_tensor(heatmaps_b, "heatmaps_b").double()
+    if a.ndim == 2:
+        a, b = a.unsqueeze(0), (b.unsqueeze(0) if b.ndim == 2 else b)
+    if a.ndim != 3 or a.shape != b.shape:
+        raise ValueError(f"heatmaps_a, heatmaps_b: expected two [N,H,W] tensors of one shape, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if a.numel() == 0:
+        raise ValueError("heatmaps_a: empty")
+    for name, t in (("heatmaps_a", a), ("heatmaps_b", b)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name}: contains NaN or inf values")
+    if not isinstance(absolute, bool):
+        raise TypeError(f"absolute: expected True or False, got {absolute!r}")
+    if absolute:
+        a, b = a.abs(), b.abs()
+    ra = rankdata(a.flatten(1).numpy(), axis=1)
+    rb = rankdata(b.flatten(1).numpy(), axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1.0), np.nan)
+    return torch.from_numpy(rho).float()
+
+
+__all__ += ["mass_in_mask", "mask_area", "rank_correlation"]
+
 # Pointing games (SeVec paper §5.2; Zhang et al. 2016) live in xnb/_pointing.py.
 from ._pointing import generalized_pointing_game, kept_energy_mask, pointing_game  # noqa: E402
 

@@ -156,6 +156,8 @@ SHIPPED: dict[str, str] = {
                           "difficulty='standard'",
     "flowers-scenes": "multi-label: the two flowers' classes of xnb.data.flower_scenes (128×128 two-flower "
                       "scenes, difficulty='standard'); fine-tuned from flowers-single",
+    "flowers-shortcut": "6 classes as flowers-single, trained on xnb.data.shortcut_flowers(agreement=1.0): a "
+                        "corner mark codes the class in every training image (a shortcut; notebook 06)",
     "flowers-single-easy": "xnb 0.1's flowers-single: trained on difficulty='easy' without label smoothing "
                            "(over-confident: logits in the hundreds)",
     "flowers-double-easy": "xnb 0.1's flowers-double: trained on difficulty='easy' without label smoothing",

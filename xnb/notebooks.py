@@ -1,4 +1,4 @@
-"""The six notebooks, for pip users: ``python -m xnb.notebooks copy DEST`` (or ``xnb notebooks DEST``).
+"""The seven notebooks, for pip users: ``python -m xnb.notebooks copy DEST`` (or ``xnb notebooks DEST``).
 
 A wheel carries them as package data (``xnb/_notebooks/``, copied there from the repository's
 ``notebooks/`` when the wheel is built); an editable install or a checkout reads ``notebooks/`` itself.

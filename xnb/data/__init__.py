@@ -15,6 +15,9 @@ Datasets
     so the pixels of that part are a ground truth for explanation methods.
 ``flower_scenes(n, size, seed)``
     Two flowers of different classes per image (for multi-object checks).
+``shortcut_flowers(n, agreement, size, seed)``
+    Single-variant flowers with a corner mark whose colour codes the class
+    with probability ``agreement`` (a shortcut in training, noise at test).
 ``digits(split, size, seed, test_fraction)``
     scikit-learn's bundled 8x8 handwritten digits, upsampled.
 ``sample_photos(size)``
@@ -27,7 +30,7 @@ All of them return an :class:`ImageSet`.
 The package's modules: ``imageset`` (:class:`ImageSet`), ``palette`` (colours and vocabularies),
 ``render`` (drawing the flowers and the clutter of ``difficulty="standard"``),
 ``flowerset`` (:func:`flowers`, :func:`warmth`), ``scenes``
-(:func:`flower_scenes`), ``sklearn_sets`` (:func:`digits`,
+(:func:`flower_scenes`), ``shortcut`` (:func:`shortcut_flowers`), ``sklearn_sets`` (:func:`digits`,
 :func:`sample_photos`), ``torchvision_sets`` (:func:`from_torchvision`,
 :func:`mnist`, :func:`cifar10`, :func:`image_folder`). Everything is
 re-exported here: use ``xnb.data.<name>``.
@@ -48,6 +51,7 @@ from .scenes import flower_scenes
 from .sklearn_sets import _resize_crop, digits, sample_photos
 from .torchvision_sets import _to_chw, from_torchvision, _NO_DOWNLOAD, mnist, cifar10, image_folder
 from .flowerset import WARMTH_WEIGHTS, warmth
+from .shortcut import SHORTCUT_COLORS, shortcut_flowers
 
 __all__ = [
     "ImageSet",
@@ -55,6 +59,8 @@ __all__ = [
     "warmth",
     "WARMTH_WEIGHTS",
     "flower_scenes",
+    "shortcut_flowers",
+    "SHORTCUT_COLORS",
     "digits",
     "sample_photos",
     "from_torchvision",

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 #: Fields of :class:`ImageSet` that hold one entry per item (first dim = N).
 _PER_ITEM = ("images", "labels", "masks", "part_masks", "keypoints", "boxes",
-             "concepts", "flower_masks", "visible", "occluder_masks")
+             "concepts", "flower_masks", "visible", "occluder_masks", "shortcut_masks", "shortcut_labels")
 
 
 @dataclass(eq=False, repr=False)
@@ -55,6 +55,11 @@ class ImageSet(Dataset):
         discriminative part left visible by the occluder (1.0 when none).
     occluder_masks : bool ``[N, H, W]`` -- the pixels covered by an occluder
         (all False where there is none).
+    shortcut_masks : bool ``[N, H, W]`` -- the pixels of a spurious cue (the
+        corner mark of :func:`~xnb.data.shortcut_flowers`; all False where
+        there is none).
+    shortcut_labels : long ``[N]`` -- the class the spurious cue signals
+        (``-1`` where there is none).
     name : str -- a short description.
     meta : dict -- generator settings and vocabularies (variant, seed, size,
         discriminative part per class, colours, ...).
@@ -73,6 +78,8 @@ class ImageSet(Dataset):
     flower_masks: Optional[torch.Tensor] = None
     visible: Optional[torch.Tensor] = None
     occluder_masks: Optional[torch.Tensor] = None
+    shortcut_masks: Optional[torch.Tensor] = None
+    shortcut_labels: Optional[torch.Tensor] = None
     name: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -145,7 +152,7 @@ class ImageSet(Dataset):
                  f"images={tuple(self.images.shape)}",
                  f"n_classes={self.n_classes}"]
         for key in ("masks", "part_masks", "keypoints", "boxes", "concepts",
-                    "flower_masks", "visible", "occluder_masks"):
+                    "flower_masks", "visible", "occluder_masks", "shortcut_masks"):
             value = getattr(self, key)
             if value is not None:
                 parts.append(f"{key}={tuple(value.shape)}")

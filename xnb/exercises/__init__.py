@@ -1,7 +1,7 @@
 """Checked exercises for the notebooks: ``check("tour.1", answer)`` says whether an answer is right.
 
 One registry (:data:`EXERCISES`) over one file per notebook (``xnb/exercises/tour.py``, ``srae.py``,
-``additive.py``, ``mulasso.py``, ``resample.py``, ``sevec.py``), each beside the method it asks about and
+``additive.py``, ``mulasso.py``, ``resample.py``, ``sevec.py``, ``sanity.py``), each beside the method it asks about and
 computing its solutions from the library (not stored), so a check stays right if the data or models
 change. How answers are compared (:class:`Number` with a stated relative tolerance, strict
 :class:`Integer` / :class:`Boolean`, :class:`Text`, :class:`Choice`, :class:`Shape`) and the feedback
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import additive, mulasso, resample, sevec, srae, tour
+from . import additive, mulasso, resample, sanity, sevec, srae, tour
 from ._core import Answer, Boolean, Choice, Exercise, Integer, Number, OneOf, Shape, Text
 
 __all__ = ["check", "EXERCISES", "Exercise", "Answer", "Number", "Integer", "Boolean", "Text", "Shape", "Choice",
@@ -19,7 +19,7 @@ __all__ = ["check", "EXERCISES", "Exercise", "Answer", "Number", "Integer", "Boo
 
 #: every exercise of every notebook, by name ``"<notebook>.<n>"``
 EXERCISES: dict[str, Exercise] = {**tour.EXERCISES, **srae.EXERCISES, **additive.EXERCISES, **mulasso.EXERCISES,
-                                  **resample.EXERCISES, **sevec.EXERCISES}
+                                  **resample.EXERCISES, **sevec.EXERCISES, **sanity.EXERCISES}
 
 
 def for_notebook(prefix: str) -> dict[str, Exercise]:

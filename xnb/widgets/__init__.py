@@ -11,8 +11,9 @@ from .base import ErrorArea, ImageView, LRUCache, Panel, Timer, guarded
 from .explorer import HeatmapExplorer
 from .mulasso import MuLassoExplorer
 from .resample import ResamplingExplorer
+from .sanity import RandomizationExplorer, ShortcutExplorer
 from .sevec import SeVecExplorer
 from .srae import SRAEExplorer
 
 __all__ = ["HeatmapExplorer", "SRAEExplorer", "AdditiveExplorer", "MuLassoExplorer", "ResamplingExplorer",
-           "SeVecExplorer", "ImageView", "ErrorArea", "guarded", "LRUCache", "Panel", "Timer"]
+           "SeVecExplorer", "RandomizationExplorer", "ShortcutExplorer", "ImageView", "ErrorArea", "guarded", "LRUCache", "Panel", "Timer"]
