@@ -563,6 +563,11 @@ def test_occlusion_matches_brute_force(net, images):
     assert torch.allclose(occ, occ[:, :1, :1, :1].expand_as(occ))  # the same value on every covered pixel
     m = xnb.attribute(net, x, "occlusion", target=[1, 3], window=8, stride=4)
     assert m.shape == (2, *x.shape[-2:])
+    # several window positions per forward pass (the default) give the maps of one position per pass
+    one = xnb.attribute(net, x, "occlusion", target=[1, 3], window=8, stride=4, perturbations_per_eval=1)
+    assert torch.allclose(m, one, atol=1e-5)
+    with pytest.raises(ValueError, match="perturbations_per_eval"):
+        xnb.attribute(net, x, "occlusion", target=0, perturbations_per_eval=0)
     with pytest.raises(ValueError, match="explains output classes"):
         xnb.attribute(net, x, "occlusion", layer="conv3", channel=0)
     with pytest.raises(ValueError, match="window"):
