@@ -495,6 +495,32 @@ def test_one_sevec_for_all_rows_broadcasts_over_the_batch(net, images):
         assert len(images) >= 2 and torch.allclose(a, b, atol=1e-6)
 
 
+def test_sevecs_of_fewer_concepts_with_a_class_map_equal_the_padded_ones(net, images):
+    """SeVecs of C concepts plus {class: concept} give the maps of the SeVecs zero-padded to one per output;
+    a class without a concept gets a zero map."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(4)
+    concepts = torch.rand(2, 1024, generator=g)
+    sv = SimpleNamespace(vectors_=concepts, concept_names_=["petals", "disc"])
+    padded = torch.zeros(6, 1024)
+    padded[3], padded[5] = concepts[1], concepts[0]
+    for method in ("semantic_guided_backprop", "semantic_input_x_gradient"):
+        a = xnb.attribute(net, images, method, target=[3, 5, 3], sevec=sv, sevec_layer="avgpool",
+                          class_to_concept={3: "disc", 5: 0})
+        b = xnb.attribute(net, images, method, target=[3, 5, 3], sevec=padded, sevec_layer="avgpool")
+        assert torch.allclose(a, b, atol=1e-6) and a.abs().sum() > 0
+        z = xnb.attribute(net, images[:1], method, target=1, sevec=sv, sevec_layer="avgpool",
+                          class_to_concept={3: "disc"})
+        assert torch.all(z == 0)
+    with pytest.raises(ValueError, match="unknown concept 'leaves'.*petals, disc"):
+        xnb.attribute(net, images[:1], "semantic_guided_backprop", target=0, sevec=sv, sevec_layer="avgpool",
+                      class_to_concept={0: "leaves"})
+    with pytest.raises(TypeError, match="class_to_concept"):
+        xnb.attribute(net, images[:1], "semantic_guided_backprop", target=0, sevec=sv, sevec_layer="avgpool",
+                      class_to_concept=["disc"])
+
+
 def test_semantic_methods_with_a_full_mask_equal_their_baselines(net, images):
     ones = torch.ones(6, 1024)
     for method, base in (("semantic_guided_backprop", "guided_backprop"),

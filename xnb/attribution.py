@@ -74,8 +74,8 @@ _METHOD_OPTIONS = {
     "lrp": {"rule", "epsilon"},
     "contrastive_excitation_backprop": {"contrast_layer", "classifier_layer"},
     "gradcam": {"relu"},
-    "semantic_guided_backprop": {"sevec", "sevec_layer", "threshold"},
-    "semantic_input_x_gradient": {"sevec", "sevec_layer", "threshold"},
+    "semantic_guided_backprop": {"sevec", "sevec_layer", "threshold", "class_to_concept"},
+    "semantic_input_x_gradient": {"sevec", "sevec_layer", "threshold", "class_to_concept"},
 }
 
 
@@ -517,7 +517,10 @@ def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
             comp.add_forward_hook(get_layer(model, contrast_name)[1], keep("contrast", contrast_name))
         masks = opts.get("_sevec_masks")
         if masks is not None:  # semantic suppression: R^l = R^{l+1} · 1[V_target > threshold] (SeVec §5.1)
-            rows = masks[torch.as_tensor(sel.index, device=masks.device)] if masks.shape[0] > 1 else masks
+            which = torch.as_tensor(sel.index, device=masks.device)
+            if opts.get("_sevec_rows") is not None:  # class -> concept row (the last row: no concept)
+                which = opts["_sevec_rows"].to(masks.device)[which]
+            rows = masks[which] if masks.shape[0] > 1 else masks
 
             def suppress(mod, inputs, output):
                 # one SeVec for every row broadcasts over the batch (a [1, ...] mask)
@@ -544,10 +547,13 @@ def _rule_signal(method, model, x, sel: _Selection, opts, read_at: str | None):
     return sig.detach()
 
 
-def _sevec_masks(model, x, sevec, layer, threshold, n_out: int) -> torch.Tensor:
-    """Bool masks [C or 1, *layer shape]: the units whose relative SeVec v_c / max(v_c) exceeds
-    ``threshold``. (The paper writes 1[V > 0.5]; a unit-norm SeVec over thousands of units has no entry
-    near 0.5, so the threshold is read on the SeVec scaled to a maximum of 1 — documented choice.)"""
+def _sevec_masks(model, x, sevec, layer, threshold, n_out: int, class_to_concept=None):
+    """(bool masks [C or 1, *layer shape], class -> row map or None): the units whose relative SeVec
+    v_c / max(v_c) exceeds ``threshold``. (The paper writes 1[V > 0.5]; a unit-norm SeVec over thousands of
+    units has no entry near 0.5, so the threshold is read on the SeVec scaled to a maximum of 1 —
+    documented choice.) With ``class_to_concept`` ({output class: concept name or row}), the SeVecs are
+    those of C concepts and the map [n_out] sends each class to its concept's row; classes without a
+    concept go to an extra all-False row (every unit suppressed: a zero map)."""
     from ._check import check_float
 
     if sevec is None or layer is None:
@@ -568,11 +574,30 @@ def _sevec_masks(model, x, sevec, layer, threshold, n_out: int) -> torch.Tensor:
     if vectors.shape[1] != n:
         raise ValueError(f"sevec: SeVecs have {vectors.shape[1]} entries but layer {layer!r} has {n} units "
                          f"(output shape {tuple(shape)}); fit them on that layer's features")
-    if vectors.shape[0] not in (1, n_out):
+    rows = None
+    if class_to_concept is not None:
+        from collections.abc import Mapping
+
+        if not isinstance(class_to_concept, Mapping):
+            raise TypeError(f"class_to_concept: expected a mapping {{output class: concept}}, got "
+                            f"{type(class_to_concept).__name__}")
+        names = list(getattr(sevec, "concept_names_", None) or [])
+        rows = torch.full((n_out,), vectors.shape[0], dtype=torch.long)   # default: the all-False row
+        for k, c in class_to_concept.items():
+            k = check_int(k, "class_to_concept", 0, n_out - 1)
+            if isinstance(c, str):
+                if c not in names:
+                    raise ValueError(f"class_to_concept: unknown concept {c!r} for class {k}; the SeVec's "
+                                     f"concepts: {', '.join(names) or '(none: give row indices)'}")
+                rows[k] = names.index(c)
+            else:
+                rows[k] = check_int(c, "class_to_concept", 0, vectors.shape[0] - 1)
+        vectors = torch.cat([vectors, torch.zeros(1, vectors.shape[1], dtype=vectors.dtype)])
+    elif vectors.shape[0] not in (1, n_out):
         raise ValueError(f"sevec: {vectors.shape[0]} SeVecs for a model with {n_out} outputs (give one per "
-                         f"class, or one for all)")
+                         f"class, one for all, or class_to_concept={{class: concept}})")
     rel = vectors / vectors.max(dim=1, keepdim=True).values.clamp_min(1e-12)
-    return (rel > threshold).reshape(vectors.shape[0], *shape).to(model_device(model))
+    return (rel > threshold).reshape(vectors.shape[0], *shape).to(model_device(model)), rows
 
 
 #: methods whose backward for k unit seeds is batched with vmap after one forward pass
@@ -707,6 +732,11 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
         gradcam: ``relu=True``.
         contrastive_excitation_backprop: ``contrast_layer=`` (default: the input of the last linear layer,
         e.g. ``relu7``), ``classifier_layer=`` (default: the last linear layer).
+        semantic_guided_backprop / semantic_input_x_gradient: ``sevec=`` (a fitted ``xnb.sevec.SeVec`` or
+        SeVecs [C, n]: one per output class, or one for all), ``sevec_layer=`` (the layer they were fitted
+        on), ``threshold=0.5``, ``class_to_concept=`` ({output class: concept name or row}: SeVecs fitted on
+        C concepts explain the classes mapped to them; other classes get a zero map — no zero-padding to the
+        model's outputs).
 
     Returns
     -------
@@ -765,8 +795,9 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target=None, layer
                                  f"target class selects the units")
             sv_layer = get_layer(model, opts.get("sevec_layer"))[0] if opts.get("sevec_layer") else None
             opts["_sevec_layer"] = sv_layer
-            opts["_sevec_masks"] = _sevec_masks(model, x, opts.get("sevec"), sv_layer,
-                                                opts.get("threshold", 0.5), _output_size(model, x))
+            opts["_sevec_masks"], opts["_sevec_rows"] = _sevec_masks(
+                model, x, opts.get("sevec"), sv_layer, opts.get("threshold", 0.5), _output_size(model, x),
+                opts.get("class_to_concept"))
         if method == "gradcam" and sal_layer is None:
             sal_layer = _default_gradcam_layer(model, sel.layer)
         if sal_layer is not None and sel.kind != "target" and sal_layer != sel.layer:
