@@ -240,6 +240,20 @@ for k, m in enumerate(result.methods):
     print(f"{m:34s} {' '.join(f'{v:5.2f}' for v in rhos)}   {rhos.mean():.2f} ± {rhos.std(ddof=1):.2f}   "
           f"{', '.join(by_seed[s][k]['verdict'] for s in (0, 1, 2))}")
 
+# %% [markdown]
+# **The mechanism.** Re-initialising the head changes the class scores, so a method that fails must be one
+# whose map hardly depends on *which* class it explains. `sanity.class_sensitivity` measures that on the
+# trained model: ρ between the map of the predicted class and the map of the runner-up class, on the same
+# images. Compare it with the verdicts after the head.
+
+# %%
+same_class = sanity.class_sensitivity(honest_model, random_set.images, method_options=OPTIONS)
+after_head = {v["method"]: v for v in result.verdicts(after=head)}
+print(f"{'method':34s} {'ρ(predicted, runner-up)':>24s}   verdict after the head")
+for m in result.methods:
+    print(f"{m:34s} {np.nanmean(same_class[m]):14.2f} ± {np.nanstd(same_class[m], ddof=1):.2f}      "
+          f"{after_head[m]['verdict']}")
+
 # %%
 RandomizationExplorer(result, random_set.images)
 

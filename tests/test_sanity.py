@@ -188,6 +188,19 @@ def test_verdict_rule_can_come_out_every_way():
     assert "fails" in _result([0.9, 0.85, 0.95, 0.9, 0.88, 0.92], other).table()
 
 
+def test_class_sensitivity_closed_form_on_a_linear_model():
+    """y = Wx: the saliency map of class c is max over channels of |W_c| (reduce="max_abs"), for every image."""
+    torch.manual_seed(0)
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3)).eval()
+    x = torch.rand(2, 3, 4, 4)
+    out = sanity.class_sensitivity(lin, x, methods=["saliency"], target=0, other=2)
+    w = lin[1].weight.detach().reshape(3, 3, 4, 4).abs().amax(1)
+    expected = float(metrics.rank_correlation(w[0], w[2])[0])
+    assert np.allclose(out["saliency"], [expected, expected], atol=1e-6)
+    with pytest.raises(ValueError, match="other"):
+        sanity.class_sensitivity(lin, x, methods=["saliency"], target=1, other=1)
+
+
 # ------------------------------------------------------------------ shortcut report
 
 

@@ -6,7 +6,8 @@ Model-parameter randomisation (Adebayo et al., "Sanity checks for saliency maps"
     correlation (:func:`xnb.metrics.rank_correlation`). A method whose maps barely change when the
     weights they are meant to explain are destroyed explains the image, not the model.
     :func:`randomized`, :func:`parameter_layers`, :func:`model_randomization` →
-    :class:`RandomizationResult`.
+    :class:`RandomizationResult`; :func:`class_sensitivity` measures the usual mechanism of a failure
+    (maps that barely change with the class explained).
 
     Verdict rule (:meth:`RandomizationResult.verdicts`), on the paired difference ``gap`` over images
     between ρ(trained map, randomised map) and ρ(trained map, trained map of another image) — the
@@ -42,7 +43,7 @@ from .layers import get_layer
 from .metrics import mask_area, mass_in_mask, rank_correlation
 
 __all__ = ["SANITY_METHODS", "parameter_layers", "randomized", "model_randomization", "RandomizationResult",
-           "shortcut_report", "ShortcutReport"]
+           "class_sensitivity", "shortcut_report", "ShortcutReport"]
 
 #: The methods of :func:`xnb.attribute` that need nothing but the model (the semantic ones need fitted
 #: SeVecs: pass them with ``method_options``).
@@ -284,6 +285,38 @@ def model_randomization(model: nn.Module, x, target=None, methods=None, mode: st
     return RandomizationResult(methods=methods, layers=layers, mode=mode, steps=steps, rho=rho, rho_other=rho_other,
                                pairs=pairs, targets=target.cpu(), absolute=absolute, seed=seed,
                                trained_maps=trained, maps=maps)
+
+
+def class_sensitivity(model: nn.Module, x, methods=None, target=None, other=None, absolute: bool = True,
+                      method_options: dict | None = None) -> dict:
+    """Rank correlation per image between each method's map for ``target`` and for ``other`` class, on the
+    trained model: {method: [N]}.
+
+    The mechanism behind a failed randomisation check of the classifier head: a method whose maps for two
+    different classes rank the pixels alike (ρ near 1) cannot depend much on the layers that tell classes
+    apart. ``target``: default the prediction; ``other``: default the runner-up class.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    x = check_images(x).to(model_device(model))
+    methods = list(SANITY_METHODS if methods is None else ([methods] if isinstance(methods, str) else methods))
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ValueError(f"methods: unknown {bad or 'empty list'}; valid methods: {', '.join(METHODS)}")
+    with torch.no_grad():
+        top2 = model(x).topk(2, dim=1).indices
+    target = top2[:, 0] if target is None else torch.as_tensor(target, device=x.device).long().reshape(-1)
+    other = top2[:, 1] if other is None else torch.as_tensor(other, device=x.device).long().reshape(-1)
+    if (target.numel() > 1 and other.numel() > 1 and (target == other).any()) or torch.equal(target, other):
+        raise ValueError("other: must differ from target on every image")
+    method_options = dict(method_options or {})
+    out = {}
+    for m in methods:
+        o = method_options.get(m, {})
+        a = attribute(model, x, m, target=target.expand(len(x)), **o).detach().cpu()
+        b = attribute(model, x, m, target=other.expand(len(x)), **o).detach().cpu()
+        out[m] = rank_correlation(a, b, absolute=absolute).numpy()
+    return out
 
 
 @dataclass
