@@ -290,6 +290,6 @@ check("sanity.1", None)
 check("sanity.2", None)
 # 3. A 2×2 map [[3, 1], [0, -2]] and a mask covering its top row: what is S(h, M)?
 check("sanity.3", None)
-# 4. Interpret: how many of the 1200 random-mark test images does flowers-shortcut classify as its mark says
-#    when the mark names another class? (an integer)
+# 4. Interpret: of shortcut_flowers(600, agreement=1/6, seed=2026) (the full-size "random mark" test set),
+#    how many images whose mark names another class does flowers-shortcut classify as the mark says?
 check("sanity.4", None);

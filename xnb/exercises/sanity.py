@@ -52,7 +52,7 @@ def _ex3():
 def _ex4():
     from .. import data, models
 
-    d = data.shortcut_flowers(1200, agreement=1 / 6, seed=2026)
+    d = data.shortcut_flowers(600, agreement=1 / 6, seed=2026)
     off = d.shortcut_labels != d.labels
     pred = models.predict(models.load("flowers-shortcut"), d.images).argmax(1)
     return int((pred[off] == d.shortcut_labels[off]).sum())
@@ -109,10 +109,10 @@ EXERCISES = {
         mistakes=[(2.0, "that divides by the signed sum 3 + 1 + 0 − 2 = 2; S uses the positive part only"),
                   (4 / 6, "that divides by the sum of |h|; S uses the positive part h⁺ = max(h, 0)")]),
     "sanity.4": Exercise(
-        "Interpret: of the shortcut_flowers(1200, agreement=1/6, seed=2026) images whose mark names another class, "
+        "Interpret: of the shortcut_flowers(600, agreement=1/6, seed=2026) images whose mark names another class, "
         "how many does flowers-shortcut classify as the mark says? (an integer)", _ex4,
         "models.predict(model, d.images).argmax(1) == d.shortcut_labels, where d.shortcut_labels != d.labels.",
         Integer(),
         mistakes=[(0, "not none: the shortcut model follows the mark"),
-                  (1200, "not every image: only those whose mark names another class count")]),
+                  (600, "not every image: only those whose mark names another class count")]),
 }
