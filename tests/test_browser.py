@@ -108,6 +108,10 @@ def test_jupyterlab_runs_the_tour_and_its_explorer_redraws(browser, tmp_path):
             page.keyboard.press("ArrowRight")
             page.wait_for_function("b => document.querySelector('img.xnb-image').src !== b", arg=before,
                                    timeout=30_000)
+            # the arrow keys keep moving the slider, never the notebook's cell selection (issue #19); once the
+            # last cell has run (the exercises print "no answer yet"), so that nothing else moves the selection
+            page.get_by_text("no answer yet").first.wait_for(timeout=240_000)
+            _assert_arrow_keys_move_the_primary_slider(page, "00_tour (JupyterLab)")
             assert all(t.strip() == "" for t in page.locator(".xnb-error").all_inner_texts())
             page.screenshot(path=str(SHOTS / "00_tour_jupyterlab.png"))
         finally:
@@ -117,7 +121,7 @@ def test_jupyterlab_runs_the_tour_and_its_explorer_redraws(browser, tmp_path):
 def test_notebook7_runs_the_tour_and_its_explorer_redraws(browser, tmp_path):
     """Jupyter Notebook 7: open the tour, Run All Cells, move the explorer's primary slider, the heatmap
     changes, no error; screenshot. The slider is moved by a click on its track (a pointer event through
-    noUiSlider, as a student would); keyboard control in Notebook 7 is a separate known issue."""
+    noUiSlider, as a student would); keyboard control is test_notebook7_arrow_keys_move_the_focused_slider."""
     _require_browser()
     pytest.importorskip("notebook", reason="the notebook package (test extra) serves Notebook 7")
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -125,16 +129,7 @@ def test_notebook7_runs_the_tour_and_its_explorer_redraws(browser, tmp_path):
     with notebook7_server(tmp_path, env={"XNB_TEST": "1", "TQDM_DISABLE": "1"}) as (url, token):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{url}/notebooks/00_tour.ipynb?token={token}", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-KernelStatus, #jp-top-panel",
-                                   timeout=60_000)
-            page.wait_for_timeout(2000)
-            page.click("text=Run", timeout=20_000)
-            page.click("text=Run All Cells", timeout=20_000)
-            page.wait_for_selector("img.xnb-image[src^='blob:'], img.xnb-image[src^='data:']", timeout=240_000)
-            # let the notebook finish (the last cell, the exercises, prints "no answer yet")
-            page.get_by_text("no answer yet").first.wait_for(timeout=240_000)
+            _run_all_in_notebook7(page, url, token, "00_tour.ipynb")
             before = page.eval_on_selector("img.xnb-image", "e => e.src")
             slider = page.locator(".xnb-primary .noUi-target").first
             slider.scroll_into_view_if_needed()
@@ -148,3 +143,76 @@ def test_notebook7_runs_the_tour_and_its_explorer_redraws(browser, tmp_path):
             page.screenshot(path=str(SHOTS / "00_tour_notebook7.png"))
         finally:
             page.close()
+
+
+# the active cell of the notebook on the page: its index in the whole notebook (JupyterLab 4's windowed
+# list marks each cell with it) and the start of its text, so a moved selection cannot go unnoticed
+_ACTIVE_CELL_JS = """() => {
+    const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell')];
+    const i = cells.findIndex(c => c.classList.contains('jp-mod-active'));
+    if (i < 0) return null;
+    const c = cells[i];
+    return [c.dataset.windowedListIndex ?? String(i), c.innerText.slice(0, 80)];
+}"""
+
+
+def _assert_arrow_keys_move_the_primary_slider(page, what):
+    """Focus the explorer's primary slider and press ArrowRight, ArrowLeft, ArrowUp, ArrowDown: each moves
+    the slider by one step (its readout, which follows the model the kernel also updates) and none moves
+    the notebook's active cell or takes the focus away from the slider (issue #19: in Notebook 7 the
+    command-mode shortcuts took the arrow keys)."""
+    handle = page.locator(".xnb-primary .noUi-handle").first
+    readout = page.locator(".xnb-primary .widget-readout").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    page.wait_for_timeout(300)  # the notebook makes the widget's cell active on focus
+    active = page.evaluate(_ACTIVE_CELL_JS)
+    assert active is not None, f"{what}: no active cell"
+    v0 = int(readout.inner_text().strip())
+    expected = [("ArrowRight", v0 + 1), ("ArrowLeft", v0), ("ArrowUp", v0 + 1), ("ArrowDown", v0)]
+    for key, value in expected:
+        page.keyboard.press(key)
+        try:
+            page.wait_for_function("([e, v]) => e.innerText.trim() === v", arg=[readout.element_handle(),
+                                   str(value)], timeout=10_000)
+        except Exception:
+            raise AssertionError(f"{what}: {key} on the focused slider: readout {readout.inner_text()!r}, "
+                                 f"expected {value}; active cell now {page.evaluate(_ACTIVE_CELL_JS)}, "
+                                 f"was {active}") from None
+        assert page.evaluate(_ACTIVE_CELL_JS) == active, f"{what}: {key} moved the notebook's active cell"
+        assert handle.evaluate("e => e === document.activeElement"), f"{what}: {key} took the focus away"
+
+
+@pytest.mark.parametrize("name", ["00_tour.ipynb", "05_sevec.ipynb"])
+def test_notebook7_arrow_keys_move_the_focused_slider(browser, tmp_path, name):
+    """Issue #19: in Notebook 7 the arrow keys on a focused slider of an explorer move the slider (and the
+    heatmap redraws), not the notebook's cell selection."""
+    _require_browser()
+    pytest.importorskip("notebook", reason="the notebook package (test extra) serves Notebook 7")
+    shutil.copy(ROOT / "notebooks" / name, tmp_path / name)
+    with notebook7_server(tmp_path, env={"XNB_TEST": "1", "TQDM_DISABLE": "1"}) as (url, token):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            _run_all_in_notebook7(page, url, token, name)
+            before = page.eval_on_selector_all("img.xnb-image", "es => es.map(e => e.src)")
+            _assert_arrow_keys_move_the_primary_slider(page, f"{name} (Notebook 7)")
+            # the kernel got the moves: some live image was redrawn
+            page.wait_for_function(
+                "b => [...document.querySelectorAll('img.xnb-image')].some((e, i) => e.src !== b[i])",
+                arg=before, timeout=30_000)
+            assert all(t.strip() == "" for t in page.locator(".xnb-error").all_inner_texts())
+        finally:
+            page.close()
+
+
+def _run_all_in_notebook7(page, url, token, name):
+    """Open ``name`` in Notebook 7, Run All Cells and wait for the last cell (the exercises print
+    "no answer yet")."""
+    page.goto(f"{url}/notebooks/{name}?token={token}", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-KernelStatus, #jp-top-panel", timeout=60_000)
+    page.wait_for_timeout(2000)
+    page.click("text=Run", timeout=20_000)
+    page.click("text=Run All Cells", timeout=20_000)
+    page.wait_for_selector("img.xnb-image[src^='blob:'], img.xnb-image[src^='data:']", timeout=240_000)
+    page.get_by_text("no answer yet").first.wait_for(timeout=240_000)

@@ -72,7 +72,7 @@ def test_hints_do_not_contain_the_answer(name):
 
 def test_one_registry_over_every_notebook():
     prefixes = {k.split(".")[0] for k in EXERCISES}
-    assert prefixes == {"tour", "srae", "additive", "mulasso", "resample", "sevec"}
+    assert prefixes == {"tour", "srae", "additive", "mulasso", "resample", "sevec", "sanity"}
     for p in prefixes:
         assert len(for_notebook(p)) >= 3
     with pytest.raises(ValueError, match="known: .*srae"):
@@ -95,7 +95,7 @@ def test_unanswered_exercises_are_hidden_in_voila(capsys, monkeypatch):
     assert check("tour.1", "leaves") is True  # an answer is still checked
 
 
-INTERPRET = ["tour.4", "srae.4", "mulasso.4", "resample.4", "sevec.4"]
+INTERPRET = ["tour.4", "srae.4", "additive.4", "mulasso.4", "resample.4", "sevec.4", "sanity.1", "sanity.4"]
 
 
 @pytest.mark.parametrize("name", INTERPRET)
@@ -115,3 +115,42 @@ def test_interpretation_exercises_are_checked_against_ground_truth(name, capsys)
     assert check(name, answer) is True
     assert check(name, wrong) is False
     assert "not yet" in capsys.readouterr().out
+
+
+def test_additive_4_counts_top_alpha_concepts_absent_from_the_flower(capsys):
+    """additive.4 (notebook 02): on how many test images does the prior-guided explainer put its largest α on a
+    concept the flower does not have? Right answer passes; the usual misreadings get their own feedback."""
+    from xnb.exercises.additive import _counts4
+
+    c = _counts4()  # outside notebook 02: § 1 recomputed with its quick settings (seeded)
+    assert c["n"] == 150 and 0 < c["alpha"] < c["n"] and c["alpha"] not in (c["contribution"], c["n"] - c["alpha"])
+    assert check("additive.4", c["alpha"]) is True
+    assert "correct" in capsys.readouterr().out
+    for wrong, says in [(0, "not zero"), (c["n"] - c["alpha"], "is present"), (c["n"], "not on every test image"),
+                        (c["contribution"], "truth's units"), (c["alpha"] + 1, "hint:")]:
+        assert check("additive.4", wrong) is False
+        assert says in capsys.readouterr().out, wrong
+    assert check("additive.4", float(c["alpha"])) is False  # a count is an int
+    assert "expected an integer" in capsys.readouterr().out
+
+
+def test_additive_4_uses_the_notebooks_own_run(monkeypatch):
+    """In notebook 02's kernel the solution is computed from its variables ``res`` and ``test_set`` (the run the
+    student sees, "full" or "quick"), not from a recomputation."""
+    import types
+
+    import IPython
+    import torch
+
+    from xnb.exercises.additive import _counts4
+
+    alpha = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.0, 0.6, 0.4]])
+    y = torch.tensor([[5.0, -9.0, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 4.0], [0.0, -9.0, 5.0]])
+    truth = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    e = types.SimpleNamespace(alpha=alpha, concepts=y)
+    ns = {"res": {"ours (Taylor prior)": ({}, e)}, "test_set": types.SimpleNamespace(concepts=truth)}
+    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(user_ns=ns))
+    assert _counts4() == {"n": 4, "alpha": 2, "contribution": 0}
+    assert check("additive.4", 2) is True
+    ns.pop("res")  # another notebook's kernel: the seeded recomputation
+    assert _counts4()["n"] == 150

@@ -175,6 +175,27 @@ def test_panel_builds_ui_with_controls():
     p.close()
 
 
+def test_panel_carries_the_arrow_key_guard():
+    """Issue #19: every explorer (a Panel, or a box around one) is marked ``xnb-panel`` and ships the script
+    that keeps Notebook 7's command-mode shortcuts off its focused controls' navigation keys (Lumino's
+    ``data-lm-suppress-shortcuts``); the browser test checks that it works."""
+    import html as _html
+
+    from xnb.widgets.base import PANEL_HEAD_HTML, PIXELATED_CSS
+
+    p = _Explorer()
+    assert "xnb-panel" in p._dom_classes
+    head = [w for w in _walk(p.ui) if isinstance(w, ipywidgets.HTML) and w.value == PANEL_HEAD_HTML]
+    assert len(head) == 1
+    assert PANEL_HEAD_HTML.startswith(PIXELATED_CSS)
+    script = _html.unescape(PANEL_HEAD_HTML.split('onerror="', 1)[1].rsplit('"', 1)[0])
+    assert '"' not in script  # the attribute stays closed
+    for needle in ("data-lm-suppress-shortcuts", ".xnb-panel", "Arrow(Left|Right|Up|Down)",
+                   "addEventListener('keydown'", "},true)"):
+        assert needle in script
+    p.close()
+
+
 def test_panel_guarded_redraw_and_status():
     p = _Explorer()
     p.refresh()

@@ -78,6 +78,38 @@ def _css_size(value: Any, name: str) -> str | None:
 PIXELATED_CSS = ("<style>.xnb-image, .xnb-image img {image-rendering: pixelated; "
                  "image-rendering: crisp-edges;}</style>")
 
+# Keyboard control of the explorers' sliders in Jupyter Notebook 7 (issue #19).
+#
+# Notebook 7 starts its Lumino application without ``bubblingKeydown`` (JupyterLab 4 passes
+# ``bubblingKeydown: true``), so Lumino's keydown listener sits on ``document`` in the *capture* phase:
+# the notebook's command-mode shortcuts (ArrowUp/ArrowDown → notebook:move-cursor-*, selector
+# ``.jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus``) run, stop the event and move the
+# cell selection before noUiSlider's own handler on the focused slider handle sees the key. A focused
+# ``<input>`` escapes (it is ``:read-write``), a slider handle (a ``div``) does not. In JupyterLab the
+# listener bubbles, noUiSlider calls ``preventDefault()`` first and Lumino skips prevented events.
+#
+# Lumino's documented escape is the ``data-lm-suppress-shortcuts`` attribute: no shortcut matches an
+# event whose target (or an ancestor below the matching element) carries it. The target is the handle,
+# which noUiSlider creates in the browser, and ipywidgets 8 can only set CSS classes from Python. So a
+# one-line script, run once per page from the explorer's existing style widget (an ``HTML`` widget's
+# markup goes in unsanitised in JupyterLab, Notebook 7 and Voila; the ``<img onerror>`` idiom runs it),
+# adds a window-level capture listener — window capture runs before document capture — that puts the
+# attribute on the target of a navigation key inside an explorer (class ``xnb-panel``) and takes it off
+# right after. Only unmodified navigation keys, so Shift+Enter etc. still reach the notebook; no
+# dependency (anywidget, a lab extension) is needed. Where the script does not run (an exported HTML
+# page), nothing changes.
+_KEY_GUARD_JS = (
+    "if(!window.xnbKeyGuard){window.xnbKeyGuard=1;window.addEventListener('keydown',function(e){"
+    "var t=e.target;if(e.ctrlKey||e.metaKey||e.altKey||!t||!t.closest||!t.closest('.xnb-panel')"
+    "||!/^(Arrow(Left|Right|Up|Down)|PageUp|PageDown|Home|End)$/.test(e.key)"
+    "||t.hasAttribute('data-lm-suppress-shortcuts'))return;"
+    "t.setAttribute('data-lm-suppress-shortcuts','true');"
+    "setTimeout(function(){t.removeAttribute('data-lm-suppress-shortcuts')},0)},true)}"
+)
+#: the markup of every explorer's first (invisible) widget: :data:`PIXELATED_CSS` and the key guard
+PANEL_HEAD_HTML = PIXELATED_CSS + ('<img alt="" src="data:," style="display:none" onerror="'
+                                   + html.escape(_KEY_GUARD_JS, quote=True) + '">')
+
 
 class ImageView:
     """A live image: an ``ipywidgets.Image(format="png")`` fed with PNG bytes.
@@ -298,6 +330,7 @@ class Panel(ipywidgets.VBox):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.add_class("xnb-panel")  # the scope of the arrow-key guard (PANEL_HEAD_HTML)
         self.controls: list[ipywidgets.Widget] = list(controls or [])
         self.view = ImageView(width=width, height=height)
         self.errors = ErrorArea()
@@ -315,7 +348,7 @@ class Panel(ipywidgets.VBox):
         body = ipywidgets.HBox([self._controls_box, self.view.widget])
         # small PNGs are enlarged by the browser, crisply: encoding a 64 px PNG instead of a 256 px one
         # is ~3x cheaper on every redraw
-        children: list[ipywidgets.Widget] = [ipywidgets.HTML(PIXELATED_CSS)]
+        children: list[ipywidgets.Widget] = [ipywidgets.HTML(PANEL_HEAD_HTML)]
         if self.title:
             children.append(ipywidgets.HTML(value=f"<b>{html.escape(str(self.title))}</b>"))
         children += [self.caption, body, self.status, self.errors.widget]
@@ -385,6 +418,8 @@ class Panel(ipywidgets.VBox):
 
     def close(self) -> None:
         """Close all widgets of the panel (frees their comms), then the panel itself."""
+        if "view" not in self.__dict__:  # a subclass refused its arguments before Panel.__init__ ran
+            return super().close()
         for w in list(self.controls) + [self.view.widget, self.errors.widget, self.status, self.caption]:
             w.close()
         if self._layout_box is not None:
