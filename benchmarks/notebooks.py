@@ -6,13 +6,19 @@ Runs as users run them (XNB_TEST unset, full size) unless --quick is given.
 
     python benchmarks/notebooks.py [--quick] [NAME ...]
     python benchmarks/notebooks.py --imagenet-weights PATH [NAME ...]
+    python benchmarks/notebooks.py --threads 1 [NAME ...]
 
 ``--imagenet-weights`` runs each notebook's ImageNet switch (``USE_VGG16`` / ``USE_IMAGENET = True`` in its
 parameter cell) offline: PATH is a VGG16 state dict (or a folder of torchvision state dicts named as
-torchvision names them, e.g. ``vgg16-397923af.pth``; ``random`` writes random-weight ones into a temporary
+torchvision names them: ``vgg16-397923af.pth``, ``resnet18-f37072fd.pth`` — 02, 03 and 05 default to
+ResNet-18; ``random`` writes random-weight ones of every model in ``IMAGENET_MODELS`` into a temporary
 folder). They are put where torchvision's cache looks (``TORCH_HOME``), so ``models.load(...,
 pretrained=True)`` finds them without a download. Binder targets for the switch: <= 1.8 GB peak RSS and a
 few minutes on 1 CPU.
+
+``--threads N`` sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` in the kernel's environment, which PyTorch reads
+for its thread count at start-up and :func:`xnb.set_num_threads` (``"auto"``, first cell of every notebook)
+honours; with ``--imagenet-weights`` the default is 1 (Binder: 1 CPU), otherwise the notebooks choose.
 """
 from __future__ import annotations
 
@@ -41,7 +47,7 @@ RSS_TARGET_GB = 1.5
 IMAGENET_RSS_TARGET_GB = 1.8
 IMAGENET_WALL_TARGET_S = 300.0
 #: the torchvision models the notebooks' ImageNet switches load
-IMAGENET_MODELS = ("vgg16",)
+IMAGENET_MODELS = ("vgg16", "resnet18")
 
 
 def _imagenet_home(weights: str) -> str:
@@ -123,7 +129,11 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="set XNB_TEST=1 (the test suite's smaller runs)")
     ap.add_argument("--imagenet-weights", metavar="PATH",
                     help="run the ImageNet switch with this VGG16 state dict (or folder, or 'random')")
+    ap.add_argument("--threads", type=int, metavar="N",
+                    help="PyTorch threads in the kernel (OMP_NUM_THREADS; default: 1 with --imagenet-weights)")
     args = ap.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        ap.error("--threads: expected an int >= 1")
     paths = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
     if args.names:
         paths = [p for p in paths if p.name in args.names or p.stem in args.names]
@@ -133,14 +143,18 @@ def main(argv=None):
     wall_target, rss_target = WALL_TARGET_S, RSS_TARGET_GB
     if args.imagenet_weights:
         env["TORCH_HOME"] = _imagenet_home(args.imagenet_weights)
-        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # Binder: 1 CPU
+        if args.threads is None:
+            args.threads = 1  # Binder: 1 CPU
         work = Path(tempfile.mkdtemp(prefix="xnb-imagenet-nb-"))
         paths = [c for c in (_switched_copy(p, work) for p in paths) if c is not None]
         wall_target, rss_target = IMAGENET_WALL_TARGET_S, IMAGENET_RSS_TARGET_GB
+    if args.threads is not None:
+        env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     mode = "XNB_TEST=1" if args.quick else "full size"
     if args.imagenet_weights:
         mode += f", ImageNet switch on ({args.imagenet_weights})"
-    print(f"notebooks on {os.cpu_count()} CPU cores, {mode}\n")
+    threads = f", {args.threads} PyTorch thread(s)" if args.threads is not None else ""
+    print(f"notebooks on {os.cpu_count()} CPU cores, {mode}{threads}\n")
     print(f"| notebook | wall s | peak kernel RSS GB | within {wall_target:.0f} s / {rss_target} GB | problems |")
     print("|---|---|---|---|---|")
     for path in paths:

@@ -46,6 +46,7 @@ torch.set_grad_enabled(True)
 # machine, a short class). The test suite sets XNB_TEST and runs "quick".
 LECTURE = "full"
 QUICK = LECTURE == "quick" or bool(os.environ.get("XNB_TEST"))
+xnb.set_num_threads("auto")  # 1 thread: small models gain nothing from more; Binder's 1-2 CPUs != os.cpu_count()
 
 # %% [markdown]
 # ## 1 · Datasets with ground truth

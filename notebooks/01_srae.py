@@ -63,6 +63,7 @@ from xnb.widgets import SRAEExplorer
 # machine, a short class). The test suite sets XNB_TEST and runs "quick".
 LECTURE = "full"
 QUICK = LECTURE == "quick" or bool(os.environ.get("XNB_TEST"))
+xnb.set_num_threads("auto")  # 1 thread: small models gain nothing from more; Binder's 1-2 CPUs != os.cpu_count()
 torch.manual_seed(0);
 
 # %% [markdown]
@@ -82,10 +83,13 @@ SEED = 1
 if USE_VGG16:
     # normalize=True: the model normalises its [0, 1] input itself and keeps torchvision's layer names
     model = models.load("vgg16", pretrained=True, normalize=True)   # RuntimeError with a clear message when offline
+    # Binder (2 GB): c-EB passes of ~1 image copy (128 MB of activations) instead of ~3; the maps do not change
+    from xnb.layers import MEMORY_BUDGET
+    MEMORY_BUDGET["cpu"] = 128 * 2 ** 20
     LAYER, SALIENCY_LAYER = "classifier.1", "features.23"   # fc6 after ReLU; c-EB read at pool4
     HIDDEN = (800, 100)
     # Binder (1 CPU, 2 GB): a c-EB map through VGG16 costs about three forward passes, so fewer images
-    train, test = data.flowers(160, size=224, seed=100), data.flowers(60, size=224, seed=101)
+    train, test = data.flowers(120, size=224, seed=100), data.flowers(48, size=224, seed=101)
 else:
     model = models.load("flowers-single")
     LAYER, SALIENCY_LAYER = "relu6", "pool2"  # fc6 read after its ReLU (Caffe's in-place fc6 blob); c-EB read at pool2
@@ -99,7 +103,7 @@ FIT = dict(n_concepts=N_CONCEPTS, hidden=HIDDEN, epochs=EPOCHS, lr_step=max(1, 3
 N_EVAL = 10 if QUICK else 30   # positives per class for the heatmap metrics
 N_UNITS = None                  # dimensions of Z whose own heatmaps are drawn (None: every active one)
 if USE_VGG16:
-    N_EVAL, N_UNITS = 4, 16     # VGG16's fc6 has 4,096 dimensions: the 16 most active on the class
+    N_EVAL, N_UNITS = 4, 8      # VGG16's fc6 has 4,096 dimensions: the 8 most active on the class
 print(model.__class__.__name__, "· layer", LAYER, "·", len(train), "training and", len(test), "test images")
 
 # %% [markdown]

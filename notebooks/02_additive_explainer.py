@@ -54,15 +54,18 @@ from xnb.widgets import AdditiveExplorer
 # machine, a short class). The test suite sets XNB_TEST and runs "quick".
 LECTURE = "full"
 QUICK = LECTURE == "quick" or bool(os.environ.get("XNB_TEST"))
-torch.set_num_threads(1)  # small convolutions and batches: on a shared CPU, extra threads only wait on each other
+xnb.set_num_threads("auto")  # 1 thread: small models gain nothing from more; Binder's 1-2 CPUs != os.cpu_count()
 N_FIT, N_TEST, EPOCHS = (200, 150, 15) if QUICK else (600, 300, 40)
 import warnings
 warnings.filterwarnings("ignore", category=stats.ConstantInputWarning)  # images with no warm concept
 
 # %% tags=["parameters"]
 # Parameters (papermill): USE_IMAGENET = True explains an ImageNet class logit of a pretrained torchvision
-# model by its conv5 filters on sample_photos() (needs the weights: internet once, or a local file).
+# model by its last conv layer's filters on sample_photos() (needs the weights: internet once, or a local
+# file). IMAGENET_MODEL: "resnet18" (default: 47 MB of weights, within Binder's 2 GB) or "vgg16" (the
+# paper's kind of network, 528 MB: loading it alone takes twice that, too much for Binder next to the kernel).
 USE_IMAGENET = False
+IMAGENET_MODEL = "resnet18"
 
 # %% [markdown]
 # ## 1 · Case 2 with a known truth: the flowers' "warmth"
@@ -255,15 +258,19 @@ explorer
 
 # %% [markdown]
 # ## 5 · ImageNet (optional)
+#
+# With `USE_IMAGENET = True` in the parameter cell: a pretrained ImageNet model, by default ResNet-18
+# (`IMAGENET_MODEL = "vgg16"` gives VGG16, which needs about 2.2 GB — more than Binder's 2 GB).
 
 # %%
 if USE_IMAGENET:
-    net = models.load("vgg16", pretrained=True, normalize=True)  # normalises its own [0, 1] input
+    net = models.load(IMAGENET_MODEL, pretrained=True, normalize=True)  # normalises its own [0, 1] input
     photos = data.sample_photos()
     xs = photos.images
     cls = int(models.predict(net, xs[:1]).argmax())
-    p = A.Performer(net, target=cls)   # g reads the last conv block by default: features.30 (pool5)
-    cc = A.FilterConcepts("features.29")  # conv5_3 after its ReLU
+    p = A.Performer(net, target=cls)   # g reads the last conv block: features.30 (pool5) / layer4.1.relu
+    # the last conv layer's 512 filters: VGG16's conv5_3 after its ReLU, ResNet-18's last conv
+    cc = A.FilterConcepts({"vgg16": "features.29", "resnet18": "layer4.1.conv2"}[IMAGENET_MODEL])
     ex = A.AdditiveExplainer(prior="jacobian", epochs=5).fit(p, cc, xs)
     viz.bar_contributions(ex.explain(xs).contributions[0].numpy(), [f"filter {k}" for k in range(512)],
                           title=f"class {cls}: top filters")

@@ -48,7 +48,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill style). USE_IMAGENET=True needs internet once (torchvision weights).
 USE_IMAGENET = False
-IMAGENET_MODEL = "vgg16"
+IMAGENET_MODEL = "resnet18"   # or "vgg16" (528 MB of weights: too much for Binder's 2 GB next to the kernel)
 MU = 5.0   # the paper's µ for the flower datasets
 
 # %%
@@ -69,8 +69,7 @@ torch.set_grad_enabled(True)
 # machine, a short class). The test suite sets XNB_TEST and runs "quick".
 LECTURE = "full"
 QUICK = LECTURE == "quick" or bool(os.environ.get("XNB_TEST"))
-if QUICK:
-    torch.set_num_threads(1)   # the shared CI box: small batches gain nothing from threads that wait on each other
+xnb.set_num_threads("auto")  # 1 thread: small models gain nothing from more; Binder's 1-2 CPUs != os.cpu_count()
 N_FIT = 240 if QUICK else 800
 N_TEST = 20 if QUICK else 120   # explanations, ablation and the benchmark's images
 T0 = time.perf_counter()
@@ -320,7 +319,9 @@ print(f"µ = {MU + 0.25:g} (off the grid): solved in {explorer.last_fit_ms:.0f} 
 # ## 8 · An ImageNet model (parameter cell: `USE_IMAGENET = True`)
 #
 # Needs internet once for the torchvision weights. Without ImageNet training data here we cannot fit the
-# µ-Lasso; we show what transfers: the stride fix on the strongest channels of a pretrained model.
+# µ-Lasso; we show what transfers: the stride fix on the strongest channels of a pretrained model —
+# ResNet-18 by default (47 MB of weights, within Binder's 2 GB); `IMAGENET_MODEL = "vgg16"` in the parameter
+# cell gives VGG16 (loading its 528 MB takes about twice that).
 
 # %%
 if USE_IMAGENET:
@@ -335,7 +336,8 @@ if USE_IMAGENET:
     kw = dict(layer=layer, channel=ch, channel_score="energy", reduce="pos_l2")
     hp = xnb.attribute(net, xi, "deconvnet", **kw)
     hf = xnb.attribute(net, xi, "deconvnet", fix_stride=True, **kw)
-    viz.grid(photos.images, torch.stack([hp, hf], 1), titles=["deconvnet", "with stride fix"], size=2)
+    # inside an `if`, a figure is shown only when displayed
+    display(viz.grid(photos.images, torch.stack([hp, hf], 1), titles=["deconvnet", "with stride fix"], size=2))
 else:
     print("USE_IMAGENET is False: skipped (set it in the parameter cell).")
 

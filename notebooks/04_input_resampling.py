@@ -82,15 +82,15 @@ from xnb.widgets import ResamplingExplorer
 LECTURE = "full"
 QUICK = LECTURE == "quick" or bool(os.environ.get("XNB_TEST"))
 torch.manual_seed(0)
-# Small models, small batches: one thread is about as fast, and does not stall when other processes hold the
-# cores (Binder gives 1 CPU; on a shared 2-core machine 2 threads made training 10x slower here).
-torch.set_num_threads(1)
+xnb.set_num_threads("auto")  # 1 thread: small models gain nothing from more; Binder's 1-2 CPUs != os.cpu_count()
 
 # %% [markdown]
 # **Parameters.** `USE_VGG16 = True` switches to torchvision's VGG16 (ImageNet weights, downloaded once —
 # offline it fails with a clear message) on the two bundled photos, with the paper's conv layers 3–9
 # coloured as in its Fig. 4 (3–4 red, 5–7 green, 8–9 blue). The evaluation sections need the flowers'
-# ground truth and are skipped for VGG16.
+# ground truth and are skipped for VGG16; so is the explorer, and section 3 draws two metrics, not six
+# (each back-projected unit is a pass through a 224-px VGG16: on 1 CPU the notebook takes about a minute
+# this way, all 2,048 units would take many more).
 
 # %% tags=["parameters"]
 USE_VGG16 = False  # True: torchvision VGG16 (pretrained, online), conv layers 3-9 as in the paper
@@ -104,6 +104,9 @@ if USE_VGG16:
     from collections import OrderedDict
     import torchvision.transforms as T
     vgg = models.load("vgg16", pretrained=True)   # RuntimeError with a clear message when offline
+    # Binder (2 GB): passes of ~2 images (128 MB of activations) instead of ~8; the results do not change
+    from xnb.layers import MEMORY_BUDGET
+    MEMORY_BUDGET["cpu"] = 128 * 2 ** 20
     model = torch.nn.Sequential(OrderedDict(normalize=T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
                                             vgg=vgg)).eval()
     convs = [f"vgg.features.{i}" for i, m in enumerate(vgg.features) if isinstance(m, torch.nn.Conv2d)]
@@ -179,9 +182,13 @@ for layer in LAYERS:
 # non-zero pixels. Below, the top-5 patches of each metric, coloured by depth as in the paper's Fig. 4.
 
 # %%
-P = {l: R.patches(model, x, l) for l in LAYERS}
-fig, axes = plt.subplots(1, 6, figsize=(14, 2.8))
-for ax, m in zip(axes, R.METRICS):
+# back-project only the units drawn below (each shown metric's top 5 per layer): one deconvnet row per unit.
+# VGG16 (1 CPU): each row is a pass through a 224-px VGG16, so only the two metrics the paper compares
+SHOWN = ("correlation", "precision") if USE_VGG16 else R.METRICS
+P = {l: R.patches(model, x, l, units=sorted({u for m in SHOWN if m in scores[l]
+                                             for u in R.top_neurons(scores[l][m], 5)})) for l in LAYERS}
+fig, axes = plt.subplots(1, len(SHOWN), figsize=(14 * len(SHOWN) / 6, 2.8))
+for ax, m in zip(axes, SHOWN):
     rgb = (x.permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
     rgb = np.kron(rgb, np.ones((4, 4, 1), np.uint8))
     boxes, cols = [], []
@@ -201,18 +208,24 @@ plt.tight_layout(); plt.show()
 # Left and right: two metrics' top-N patches (all layers, or one), the Jaccard similarity per layer in the
 # status line. λ, top-N, the metrics and the layer only re-score cached statistics (no forward pass); n and σ
 # rerun one batched forward; a new image also computes its patches once (one batched deconvnet pass per
-# layer).
+# layer). With `USE_VGG16 = True` it is skipped: every unit of conv layers 3–9 is 2,048 passes through VGG16,
+# minutes on Binder's single CPU (section 3 above draws the two compared metrics only, for the same reason).
 
 # %%
-explorer = ResamplingExplorer(model, images, layers=LAYERS, n=N, sigma=SIGMA, threshold=LAMBDA,
-                                colors=COLORS, threshold_scale=THRESHOLD_SCALE)
-for s in (0.05, 0.2):                      # what a slider move costs
-    t = time.perf_counter(); explorer.sigma.value = s
-    print(f"σ -> {s}: recomputed in {1000 * (time.perf_counter() - t):.0f} ms")
-t = time.perf_counter(); explorer.threshold.value = 0.3
-print(f"λ -> 0.3: {1000 * (time.perf_counter() - t):.1f} ms (no forward pass)")
-explorer.sigma.value, explorer.threshold.value = SIGMA, LAMBDA
-explorer
+if not USE_VGG16:
+    explorer = ResamplingExplorer(model, images, layers=LAYERS, n=N, sigma=SIGMA, threshold=LAMBDA,
+                                    colors=COLORS, threshold_scale=THRESHOLD_SCALE)
+    for s in (0.05, 0.2):                      # what a slider move costs
+        t = time.perf_counter(); explorer.sigma.value = s
+        print(f"σ -> {s}: recomputed in {1000 * (time.perf_counter() - t):.0f} ms")
+    t = time.perf_counter(); explorer.threshold.value = 0.3
+    print(f"λ -> 0.3: {1000 * (time.perf_counter() - t):.1f} ms (no forward pass)")
+    explorer.sigma.value, explorer.threshold.value = SIGMA, LAMBDA
+    display(explorer)
+else:   # the explorer back-projects every unit of a layer: 2,048 VGG16 passes for conv layers 3-9
+    print("USE_VGG16: explorer skipped — it back-projects all 2,048 units of conv layers 3-9, one 224-px VGG16 "
+          "pass each (many minutes on Binder's CPU). On a bigger machine: ResamplingExplorer(model, images, "
+          "layers=LAYERS, colors=COLORS)")
 
 # %% [markdown]
 # ## 5 · Like for like: every metric on the same slots (Table 1, §5.3)

@@ -55,13 +55,17 @@ from xnb.widgets import SeVecExplorer
 # machine, a short class). The test suite sets XNB_TEST and runs "quick".
 LECTURE = "full"
 QUICK = LECTURE == "quick" or bool(os.environ.get("XNB_TEST"))
+xnb.set_num_threads("auto")  # 1 thread: small models gain nothing from more; Binder's 1-2 CPUs != os.cpu_count()
 N_FIT = 400 if QUICK else 1200
 N_SCENES = 12 if QUICK else 40
 
 # %% tags=["parameters"]
-# Parameters (papermill): USE_IMAGENET = True switches to torchvision VGG16 (pretrained; needs internet
-# once, or a local state dict) at fc1 / pool5 on sample_photos() — see the last section.
+# Parameters (papermill): USE_IMAGENET = True runs a pretrained torchvision model (needs internet once, or
+# a local state dict) at its last conv block on sample_photos() — see the last section. IMAGENET_MODEL:
+# "resnet18" (default: 47 MB of weights, within Binder's 2 GB) or "vgg16" (the paper's, at pool5; its 528 MB
+# take about twice that to load, more than Binder gives next to the kernel).
 USE_IMAGENET = False
+IMAGENET_MODEL = "resnet18"
 
 # %% [markdown]
 # ## 1 · SeVecs of the flower classes
@@ -302,22 +306,25 @@ w.VBox([w.HBox([picker, rel_view.widget]), rel_err.widget])
 # %% [markdown]
 # ## 6 · ImageNet (optional)
 #
-# With `USE_IMAGENET = True` in the parameter cell: VGG16 (pretrained), SeVecs at pool5 from the two
+# With `USE_IMAGENET = True` in the parameter cell: ResNet-18 (pretrained; `IMAGENET_MODEL = "vgg16"` for
+# the paper's VGG16), SeVecs at its last conv block (ResNet-18's `layer4`, VGG16's pool5) from the two
 # `sample_photos()` labelled by the model's own predictions (a demonstration of the code path, not of the
 # paper's numbers), and semantic guided backprop for each photo.
 
 # %%
 if USE_IMAGENET:
-    vgg = models.load("vgg16", pretrained=True)
+    net = models.load(IMAGENET_MODEL, pretrained=True)
+    SEVEC_LAYER = {"vgg16": "features.30", "resnet18": "layer4"}[IMAGENET_MODEL]   # 512 x 7 x 7 either way
     photos = data.sample_photos()
     xs = models.imagenet_normalize(photos.images)
-    pred = models.predict(vgg, xs).argmax(1)
-    feats = sevec.features(vgg, "features.30", xs)
+    pred = models.predict(net, xs).argmax(1)
+    feats = sevec.features(net, SEVEC_LAYER, xs)
     sv_in = sevec.SeVec().fit(feats, torch.arange(len(xs)), [str(int(p)) for p in pred])
-    maps = xnb.attribute(vgg, xs, "semantic_guided_backprop", target=pred.tolist(),
+    maps = xnb.attribute(net, xs, "semantic_guided_backprop", target=pred.tolist(),
                          sevec=torch.zeros(1000, feats.shape[1]).index_copy(0, pred, sv_in.vectors_),
-                         sevec_layer="features.30")
-    viz.grid(photos.images, maps, titles=[f"class {int(p)}" for p in pred])
+                         sevec_layer=SEVEC_LAYER)
+    # inside an `if`, a figure is shown only when displayed
+    display(viz.grid(photos.images, maps, titles=[f"class {int(p)}" for p in pred]))
 else:
     print("USE_IMAGENET is False: skipped (set it in the parameter cell; needs the pretrained weights)")
 

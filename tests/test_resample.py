@@ -554,6 +554,37 @@ def test_patches_chunked_equals_unchunked():
         R.patches(model, x, "conv2", batch_size=0)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_default_batch_size_follows_the_memory_budget(monkeypatch):
+    """batch_size=None (the default) chunks resample and patches within xnb.layers.MEMORY_BUDGET (VGG16 at
+    224 px: a few rows per pass instead of 51 / 64); the shipped nets keep one pass; results unchanged."""
+    import importlib
+
+    L = importlib.import_module("xnb.layers")
+    model = xnb.models.load("flowers-single")
+    x = xnb.data.flowers(1, seed=5).images
+    assert L.auto_batch_size(model, x, backward=False, maximum=256) == 256   # as before: one pass of 51 rows
+    assert L.auto_batch_size(model, x, backward=True, maximum=64) == 64
+    full = R.resample(model, x, ["conv2", "conv3"], n=30, seed=2, batch_size=256)
+    pw = R.patches(model, x, "conv2", batch_size=64)
+    calls = []
+    real = L.auto_batch_size
+    monkeypatch.setattr(L, "auto_batch_size", lambda *a, **k: calls.append(real(*a, **k)) or calls[-1])
+    monkeypatch.setitem(L.MEMORY_BUDGET, "cpu", 3 * 2 ** 20)   # ~3 images' activations per pass
+    small = R.resample(model, x, ["conv2", "conv3"], n=30, seed=2)
+    pc = R.patches(model, x, "conv2")
+    assert 1 <= calls[0] < 31 and 1 <= calls[1] < 32   # really chunked
+    assert small.target == full.target and small.o_clean == pytest.approx(full.o_clean)
+    a, b = small.importance_all(threshold=0.1), full.importance_all(threshold=0.1)
+    for layer in ("conv2", "conv3"):
+        assert a[layer].keys() == b[layer].keys()
+        for m in b[layer]:
+            torch.testing.assert_close(a[layer][m], b[layer][m], rtol=2e-5, atol=1e-9)
+    np.testing.assert_array_equal(pc.boxes, pw.boxes)
+    np.testing.assert_array_equal(pc.empty, pw.empty)
+    torch.testing.assert_close(pc.heatmaps, pw.heatmaps, rtol=1e-5, atol=1e-7)
+
+
 def test_jaccard_during_training_reports_rank_correlation():
     """Fig. 3 helper: the per-epoch Spearman ρ is the one rank_correlation gives on the final network."""
     from types import SimpleNamespace

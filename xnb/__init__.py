@@ -10,14 +10,15 @@ import importlib
 
 from .layers import LayerInfo, capture, layers
 from .attribution import METHODS, attribute, explained_score
+from ._threads import set_num_threads
 
 __version__ = "0.2.0.dev0"
 
 _SUBMODULES = {"data", "models", "viz", "widgets", "exercises", "metrics", "claims", "notebooks", "srae", "additive",
                "mulasso", "resample",
-               "sevec"}
+               "sevec", "sanity"}
 
-__all__ = ["layers", "capture", "attribute", "explained_score", "METHODS", "LayerInfo", *sorted(_SUBMODULES)]
+__all__ = ["layers", "capture", "attribute", "explained_score", "METHODS", "LayerInfo", "set_num_threads", *sorted(_SUBMODULES)]
 
 
 def __getattr__(name):  # lazy submodules: `import xnb` stays fast

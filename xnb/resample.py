@@ -329,7 +329,8 @@ def _resolve_layers(model, layers) -> list[str]:
 
 def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma: float = 0.1,
              target: int | None = None, seed: int = 0, schedule: str = "constant", rectify: bool = True,
-             output: str = "logit", batch_size: int = 256, weights: str = "outgoing") -> ResampledActivations:
+             output: str = "logit", batch_size: int | None = None,
+             weights: str = "outgoing") -> ResampledActivations:
     """Run the clean image and its n perturbed copies (:func:`perturb`) through ``model`` in batched
     forward passes (``batch_size`` rows each) and keep, per unit and position, the statistics the
     metrics need (streamed: memory does not grow with n).
@@ -342,8 +343,11 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
     pool layers. ``weights``: which weights the APPLE weight metrics read — ``"outgoing"`` (default,
     the paper's w^{l+1}, found from one extra forward of the clean image that records the run order) or
     ``"incoming"`` (the unit's own filter, the authors' code); see :meth:`ResampledActivations.importance`.
-    ``batch_size``: images (rows) per forward pass. The model is left as it came (forward hooks removed,
-    training flag restored).
+    ``batch_size``: images (rows) per forward pass; default (None): as many as fit
+    :data:`xnb.layers.MEMORY_BUDGET` (:func:`xnb.layers.auto_batch_size`, no backward), at most 256 — all
+    51 rows at once for the shipped 64-px nets, a few at a time for VGG16 at 224 px, whose 51 rows would hold
+    gigabytes of activations. The statistics do not depend on it (up to float rounding). The model is left
+    as it came (forward hooks removed, training flag restored).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -354,7 +358,8 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
     sigma = check_float(sigma, "sigma", low=0.0)
     check_choice(schedule, "schedule", _SCHEDULES)
     check_choice(output, "output", ("logit", "probability"))
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
     seed = check_int(seed, "seed")
     check_choice(weights, "weights", _WEIGHT_SOURCES)
     names = _resolve_layers(model, layers) or _default_layers(model, x)
@@ -362,6 +367,10 @@ def resample(model: nn.Module, x: torch.Tensor, layers=None, n: int = 50, sigma:
     device = model_device(model)
     p0 = next(model.parameters(), None)
     x = x.to(device=device, dtype=p0.dtype if p0 is not None else x.dtype)
+    if batch_size is None:
+        from .layers import auto_batch_size
+
+        batch_size = auto_batch_size(model, x, backward=False, maximum=256)
     rows = torch.cat([x, perturb(x, n, sigma, schedule, seed)])  # row 0: the clean image
     acc64 = torch.float64 if device.type != "mps" else torch.float32  # accumulators (MPS has no float64)
 
@@ -560,7 +569,7 @@ def _bbox(mask: np.ndarray) -> tuple:
 
 
 def patches(model: nn.Module, x: torch.Tensor, layer, units=None, box: str = "nonzero",
-            box_threshold: float = 0.1, rectify: bool = True, batch_size: int = 64) -> Patches:
+            box_threshold: float = 0.1, rectify: bool = True, batch_size: int | None = None) -> Patches:
     """Patch of each unit of ``layer`` (§4.3): the deconvnet (Zeiler & Fergus; ``xnb.attribute(...,
     "deconvnet")``) back-projects the unit from its maximum location on the clean image to the input,
     all units in one batched pass; the patch is the bounding box of the non-zero back-projection
@@ -570,7 +579,9 @@ def patches(model: nn.Module, x: torch.Tensor, layer, units=None, box: str = "no
     ``batch_size``: images (rows) per forward/backward pass, the meaning it has in :func:`resample` —
     the deconvnet back-projects one unit per row (a copy of the image), so a pass holds ``batch_size``
     units' maps and memory is bounded by ``batch_size`` × (the network's activations for one image),
-    whatever the number of units; the results do not depend on it.
+    whatever the number of units; the results do not depend on it. Default (None): as many as fit
+    :data:`xnb.layers.MEMORY_BUDGET` (:func:`xnb.layers.auto_batch_size`), at most 64 — 64 for the
+    shipped 64-px nets, 2–3 for VGG16 at 224 px.
 
     Differences from the authors' code: max-pooling is undone with the recorded switches (Zeiler &
     Fergus), not by nearest-neighbour unpooling; the seed is 1 at the maximum (the activation value
@@ -585,10 +596,15 @@ def patches(model: nn.Module, x: torch.Tensor, layer, units=None, box: str = "no
         raise ValueError(f"x: expected one image [C,H,W] or [1,C,H,W], got a batch of {x.shape[0]}")
     check_choice(box, "box", ("nonzero", "threshold"))
     box_threshold = check_float(box_threshold, "box_threshold", low=0.0, high=1.0)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
     name, _ = get_layer(model, layer)
     device = model_device(model)
     xd = x.to(device)
+    if batch_size is None:
+        from .layers import auto_batch_size
+
+        batch_size = auto_batch_size(model, xd, backward=True, maximum=64)
     with _EvalMode(model), capture(model, name, detach=True) as cap, torch.no_grad():
         model(xd)
     a = cap[name][0].float()
