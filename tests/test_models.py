@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
@@ -207,6 +208,37 @@ def test_pretrained_from_local_state_dict(tmp_path):
     assert not m.training
     for (k, p), q in zip(ref.state_dict().items(), m.state_dict().values()):
         assert torch.equal(p, q), k
+
+
+def test_local_weights_are_held_once(monkeypatch, tmp_path):
+    """The model is built on the meta device (no random initial weights) and given the file's tensors,
+    memory-mapped: VGG16's 528 MB were held twice while loading. The torchvision cache is read the same way."""
+    ref = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(ref.state_dict(), path)
+    built_on = []
+    real = torchvision.models.resnet18
+
+    def spy(*args, **kwargs):
+        built_on.append(torch.empty(0).device.type)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torchvision.models, "resnet18", spy)
+    m = models.load("resnet18", weights=path)
+    assert built_on == ["meta"]
+    assert not any(t.is_meta for t in list(m.parameters()) + list(m.buffers()))
+    assert all(torch.equal(p, q) for p, q in zip(ref.state_dict().values(), m.state_dict().values()))
+    out = m(torch.rand(1, 3, 64, 64))
+    out[0, 0].backward()                       # the mapped tensors are usable as parameters
+    assert m.conv1.weight.grad is not None
+    # pretrained=True with the file in torchvision's cache: the same path, no download attempted
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    fname = Path(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url).name
+    torch.save(ref.state_dict(), tmp_path / "hub" / "checkpoints" / fname)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda *a, **k: pytest.fail("downloaded"))
+    cached = models.load("resnet18", pretrained=True)
+    assert built_on == ["meta", "meta"] and torch.equal(cached.fc.weight, ref.fc.weight)
 
 
 def test_pretrained_offline_error_says_what_to_do(monkeypatch, tmp_path):

@@ -220,7 +220,7 @@ def save(model: SmallVGG, path: str | os.PathLike, half: bool = True) -> None:
     torch.save({"format": "xnb-smallvgg-1", "config": model.config.to_dict(), "state_dict": sd}, path)
 
 
-def _load_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
+def _load_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str, assign: bool = False) -> None:
     """load_state_dict with an error that says which architecture the weights are for."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
@@ -238,7 +238,7 @@ def _load_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: 
             parts.append(f"shape mismatch at {k!r}: weights {tuple(state_dict[k].shape)} vs model "
                          f"{tuple(expected[k].shape)}")
         raise ValueError(f"state_dict: these weights are not for {what} ({'; '.join(parts)})")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()})
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()}, assign=assign)
 
 
 def _load_smallvgg(path: Path) -> SmallVGG:
@@ -351,25 +351,47 @@ def with_input_normalization(model: nn.Module, mean=_IMAGENET_MEAN_DEFAULT, std=
     return model
 
 
+def _read_state(path: Path) -> dict:
+    """A state dict read memory-mapped: its tensors are pages of the file, read when used, not a copy."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # a legacy (non-zip) file cannot be mapped
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    return sd
+
+
+def _assign_state(builder, state_dict, what: str) -> nn.Module:
+    """The model built without allocating its random initial weights (meta device), then given the
+    state dict's tensors themselves (``assign=True``): VGG16's 528 MB are held once, not twice."""
+    with torch.device("meta"):
+        model = builder(weights=None)
+    _load_state(model, state_dict, what, assign=True)
+    left = [k for k, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if left:  # a buffer the state dict does not hold (non-persistent): build the usual way instead
+        model = builder(weights=None)
+        _load_state(model, state_dict, what)
+    return model
+
+
 def _load_torchvision(name: str, pretrained: bool, weights) -> nn.Module:
     import torchvision
 
     builder = getattr(torchvision.models, name)
-    model = builder(weights=None)
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"weights: {path} does not exist (expected a state dict saved with "
                                     f"torch.save(model.state_dict(), path) for torchvision {name})")
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-            sd = sd["state_dict"]
-        _load_state(model, sd, f"torchvision {name}")
-        return model
+        return _assign_state(builder, _read_state(path), f"torchvision {name}")
     if not pretrained:
-        return model
+        return builder(weights=None)
     enum_name, member = PRETRAINED[name].split(".")
     wenum = getattr(torchvision.models, enum_name)[member]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(wenum.url).name
+    if cached.is_file():  # torchvision's cache: read it mapped, as a local file
+        return _assign_state(builder, _read_state(cached), f"torchvision {name}")
     try:
         sd = torch.hub.load_state_dict_from_url(wenum.url, progress=False, check_hash=True)
     except Exception as exc:  # urllib/socket/SSL errors: say what failed and what to do instead
@@ -380,8 +402,7 @@ def _load_torchvision(name: str, pretrained: bool, weights) -> nn.Module:
             f"{Path(torch.hub.get_dir()) / 'checkpoints'}), copy that file here, or pass a local "
             f"state dict: xnb.models.load({name!r}, weights='path/to/{Path(wenum.url).name}')."
         ) from None
-    model.load_state_dict(sd)
-    return model
+    return _assign_state(builder, sd, f"torchvision {name}")
 
 
 _IMAGENET_MEAN = _IMAGENET_MEAN_DEFAULT
