@@ -287,3 +287,17 @@ check("additive.1", None)
 check("additive.2", None)
 # 3. Which concept carries the largest true weight in the warmth score?
 check("additive.3", None);
+
+# %% [markdown]
+# ### Exercise 4 · Interpret: is the largest α on a concept the flower has?
+#
+# In § 1, `res["ours (Taylor prior)"][1]` is the prior-guided explainer's explanation of every test image of the
+# warmth score: `e.alpha` holds the weights αᵢ(I), `e.concepts` the concept values yᵢ, and `test_set.concepts`
+# the truth — which part×colour concepts each flower really has (> 0.5). On how many test images is the concept
+# with the largest weight αᵢ **absent** from the flower? Then compare with the concept of the largest
+# contribution in the truth's units, αᵢ·σ(yᵢ): can α alone be read as "what explains this image"?
+
+# %%
+# 4. Interpret: on how many test images does `ours` put its largest α on a concept the flower does not have?
+#    e = res["ours (Taylor prior)"][1]; compare e.alpha.argmax(1) with test_set.concepts
+check("additive.4", None);

@@ -319,10 +319,10 @@ if USE_IMAGENET:
     xs = models.imagenet_normalize(photos.images)
     pred = models.predict(net, xs).argmax(1)
     feats = sevec.features(net, SEVEC_LAYER, xs)
-    sv_in = sevec.SeVec().fit(feats, torch.arange(len(xs)), [str(int(p)) for p in pred])
-    maps = xnb.attribute(net, xs, "semantic_guided_backprop", target=pred.tolist(),
-                         sevec=torch.zeros(1000, feats.shape[1]).index_copy(0, pred, sv_in.vectors_),
-                         sevec_layer=SEVEC_LAYER)
+    sv_in = sevec.SeVec().fit(feats, torch.arange(len(xs)), [f"class {int(p)}" for p in pred])
+    # a SeVec per photo's predicted class, mapped to the model's 1,000 outputs (no zero-padding)
+    maps = xnb.attribute(net, xs, "semantic_guided_backprop", target=pred.tolist(), sevec=sv_in,
+                         sevec_layer=SEVEC_LAYER, class_to_concept={int(p): i for i, p in enumerate(pred)})
     # inside an `if`, a figure is shown only when displayed
     display(viz.grid(photos.images, maps, titles=[f"class {int(p)}" for p in pred]))
 else:
