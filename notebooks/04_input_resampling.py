@@ -85,15 +85,18 @@ torch.manual_seed(0)
 xnb.set_num_threads("auto")  # 1 thread: small models gain nothing from more; Binder's 1-2 CPUs != os.cpu_count()
 
 # %% [markdown]
-# **Parameters.** `USE_VGG16 = True` switches to torchvision's VGG16 (ImageNet weights, downloaded once —
-# offline it fails with a clear message) on the two bundled photos, with the paper's conv layers 3–9
-# coloured as in its Fig. 4 (3–4 red, 5–7 green, 8–9 blue). The evaluation sections need the flowers'
-# ground truth and are skipped for VGG16; so is the explorer, and section 3 draws two metrics, not six
-# (each back-projected unit is a pass through a 224-px VGG16: on 1 CPU the notebook takes about a minute
-# this way, all 2,048 units would take many more).
+# **Parameters.** `USE_VGG16 = True` switches to a torchvision ImageNet model (weights downloaded once —
+# offline it fails with a clear message) on the two bundled photos, with conv layers 3–9 coloured as in the
+# paper's Fig. 4 (3–4 red, 5–7 green, 8–9 blue). `IMAGENET_MODEL = "vgg16"` is the paper's network; its
+# 528 MB of weights and 224-px activations take the kernel to about 2 GB, over Binder's budget, so the
+# default is `"resnet18"` (47 MB; its conv layers 3–9 are those of `layer1`–`layer2`, shortcut convs not
+# counted). The evaluation sections need the flowers' ground truth and are skipped for ImageNet models; so
+# is the explorer, and section 3 draws two metrics, not six (each back-projected unit is a pass through a
+# 224-px network).
 
 # %% tags=["parameters"]
-USE_VGG16 = False  # True: torchvision VGG16 (pretrained, online), conv layers 3-9 as in the paper
+USE_VGG16 = False  # True: a torchvision ImageNet model (pretrained, online), its conv layers 3-9 as in the paper
+IMAGENET_MODEL = "resnet18"   # or "vgg16", the paper's (about 2 GB of kernel memory: over Binder's budget)
 N = 50             # copies per image (§4.1)
 SIGMA = 0.1        # noise of the filter 1 + N(0, σ)
 LAMBDA = 0.1       # precision threshold λ, relative to each layer's largest mean activation
@@ -101,15 +104,12 @@ THRESHOLD_SCALE = "layer_max"   # "absolute": λ in activation units (the author
 
 # %%
 if USE_VGG16:
-    from collections import OrderedDict
-    import torchvision.transforms as T
-    vgg = models.load("vgg16", pretrained=True)   # RuntimeError with a clear message when offline
+    # normalize=True: the model normalises its [0, 1] input itself and keeps torchvision's layer names
+    model = models.load(IMAGENET_MODEL, pretrained=True, normalize=True)   # a clear RuntimeError when offline
     # Binder (2 GB): passes of ~2 images (128 MB of activations) instead of ~8; the results do not change
     from xnb.layers import MEMORY_BUDGET
     MEMORY_BUDGET["cpu"] = 128 * 2 ** 20
-    model = torch.nn.Sequential(OrderedDict(normalize=T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-                                            vgg=vgg)).eval()
-    convs = [f"vgg.features.{i}" for i, m in enumerate(vgg.features) if isinstance(m, torch.nn.Conv2d)]
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and "downsample" not in n]
     LAYERS = convs[2:9]                            # conv layers 3..9
     COLORS = {l: (230, 40, 40) if j < 2 else (40, 200, 60) if j < 5 else (40, 90, 240) for j, l in enumerate(LAYERS)}
     images = data.sample_photos(224)
@@ -183,7 +183,7 @@ for layer in LAYERS:
 
 # %%
 # back-project only the units drawn below (each shown metric's top 5 per layer): one deconvnet row per unit.
-# VGG16 (1 CPU): each row is a pass through a 224-px VGG16, so only the two metrics the paper compares
+# an ImageNet model (1 CPU): each row is a pass through a 224-px network, so only the two metrics the paper compares
 SHOWN = ("correlation", "precision") if USE_VGG16 else R.METRICS
 P = {l: R.patches(model, x, l, units=sorted({u for m in SHOWN if m in scores[l]
                                              for u in R.top_neurons(scores[l][m], 5)})) for l in LAYERS}
@@ -208,8 +208,8 @@ plt.tight_layout(); plt.show()
 # Left and right: two metrics' top-N patches (all layers, or one), the Jaccard similarity per layer in the
 # status line. λ, top-N, the metrics and the layer only re-score cached statistics (no forward pass); n and σ
 # rerun one batched forward; a new image also computes its patches once (one batched deconvnet pass per
-# layer). With `USE_VGG16 = True` it is skipped: every unit of conv layers 3–9 is 2,048 passes through VGG16,
-# minutes on Binder's single CPU (section 3 above draws the two compared metrics only, for the same reason).
+# layer). With `USE_VGG16 = True` it is skipped: every unit of conv layers 3–9 is one pass through a 224-px
+# network each (2,048 for VGG16), minutes on Binder's single CPU (section 3 above draws the two compared metrics only, for the same reason).
 
 # %%
 if not USE_VGG16:
@@ -222,10 +222,11 @@ if not USE_VGG16:
     print(f"λ -> 0.3: {1000 * (time.perf_counter() - t):.1f} ms (no forward pass)")
     explorer.sigma.value, explorer.threshold.value = SIGMA, LAMBDA
     display(explorer)
-else:   # the explorer back-projects every unit of a layer: 2,048 VGG16 passes for conv layers 3-9
-    print("USE_VGG16: explorer skipped — it back-projects all 2,048 units of conv layers 3-9, one 224-px VGG16 "
-          "pass each (many minutes on Binder's CPU). On a bigger machine: ResamplingExplorer(model, images, "
-          "layers=LAYERS, colors=COLORS)")
+else:   # the explorer back-projects every unit of a layer: one 224-px pass per unit of conv layers 3-9
+    n_units = sum(dict(model.named_modules())[l].out_channels for l in LAYERS)
+    print(f"USE_VGG16: explorer skipped — it back-projects all {n_units:,} units of conv layers 3-9, one 224-px "
+          f"{IMAGENET_MODEL} pass each (many minutes on Binder's CPU). On a bigger machine: "
+          "ResamplingExplorer(model, images, layers=LAYERS, colors=COLORS)")
 
 # %% [markdown]
 # ## 5 · Like for like: every metric on the same slots (Table 1, §5.3)
