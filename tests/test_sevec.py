@@ -105,7 +105,8 @@ def test_features_stream_the_layer_and_binarise(flowers_sevec):
 
     with xnb.capture(m, "relu6") as cap, torch.no_grad():
         m(d.images[:10])
-    assert torch.allclose(f[:10], cap["relu6"])
+    # the same values up to float32 rounding: a batch of 10 and the streamed batches block the GEMMs differently
+    assert torch.allclose(f[:10], cap["relu6"], atol=1e-5)
     fb = sevec.features(m, "avgpool", torch.utils.data.DataLoader(d, batch_size=64), binary=True, progress=False)
     assert fb.dtype == torch.uint8 and fb.shape == (300, 1024) and set(fb.unique().tolist()) <= {0, 1}
 

@@ -148,8 +148,9 @@ class MuLassoExplorer(Panel):
 
     def close(self) -> None:
         """Stop the background grid (after its current solve) and close the widgets."""
-        self._stop.set()
-        if self._grid_thread is not None:
+        if "_stop" in self.__dict__:  # absent when __init__ refused its arguments
+            self._stop.set()
+        if self.__dict__.get("_grid_thread") is not None:
             self._grid_thread.join()
         super().close()
 
