@@ -154,7 +154,7 @@ def mass_in_mask(heatmaps, masks, kind: str = "positive") -> torch.Tensor:
 
 def mask_area(masks) -> torch.Tensor:
     """Area share of each mask, [N]: what :func:`mass_in_mask` gives a uniform map (the chance level)."""
-    g = _pair(torch.zeros(_as_tensor(masks, "masks").shape), masks, "masks")[1]
+    g = _pair(masks, masks, "masks")[1]   # the checks of a mask, once
     return g.flatten(1).double().mean(1).float()
 
 

@@ -52,11 +52,15 @@ SANITY_METHODS: tuple[str, ...] = tuple(m for m in METHODS if not m.startswith("
 _MODES = ("cascading", "independent")
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+
+
 def parameter_layers(model: nn.Module) -> list[str]:
     """Names of the layers that hold parameters of their own (conv, linear, norm ...), in the model's
     definition order (the input side first)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    _check_model(model)
     return [name for name, m in model.named_modules()
             if name and any(True for _ in m.parameters(recurse=False))]
 
@@ -79,8 +83,7 @@ def randomized(model: nn.Module, layers, seed: int = 0) -> nn.Module:
     same random weights in every step of a cascade. ``model`` itself is left unchanged; the copy is in
     eval mode, on the model's device. The global random state is left alone.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    _check_model(model)
     seed = check_int(seed, "seed", minimum=0)
     names = [layers] if isinstance(layers, str) else list(layers)
     valid = parameter_layers(model)
@@ -195,6 +198,38 @@ class RandomizationResult:
         return ax
 
 
+def _method_list(methods) -> list[str]:
+    """``methods`` as a list of :data:`xnb.METHODS` names (default :data:`SANITY_METHODS`)."""
+    methods = list(SANITY_METHODS if methods is None else ([methods] if isinstance(methods, str) else methods))
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ValueError(f"methods: unknown {bad or 'empty list'}; valid methods: {', '.join(METHODS)}")
+    return methods
+
+
+def _method_opts(methods: list, method_options, batch_size) -> dict:
+    """{method: options for xnb.attribute}: ``method_options`` (only for listed methods) and ``batch_size``."""
+    method_options = dict(method_options or {})
+    bad = [m for m in method_options if m not in methods]
+    if bad:
+        raise ValueError(f"method_options: {bad} are not among methods {methods}")
+    extra = {"batch_size": batch_size} if batch_size else {}
+    return {m: dict(method_options.get(m, {}), **extra) for m in methods}
+
+
+def _classes(model, x, target, name: str = "target") -> torch.Tensor:
+    """One class per image [N] (default: the model's prediction); a single class is repeated."""
+    if target is None:
+        with torch.no_grad():
+            return model(x).argmax(1)
+    target = torch.as_tensor(target, device=x.device).long().reshape(-1)
+    if target.numel() == 1:
+        target = target.expand(len(x)).clone()
+    if target.numel() != len(x):
+        raise ValueError(f"{name}: expected one class or {len(x)}, got {target.numel()}")
+    return target
+
+
 def _derangement(n: int, seed: int) -> np.ndarray:
     """A permutation without fixed points (image i is paired with another image)."""
     if n < 2:
@@ -230,15 +265,11 @@ def model_randomization(model: nn.Module, x, target=None, methods=None, mode: st
 
     Cost: (steps + 1) × methods attributions of N images.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    _check_model(model)
     x = check_images(x).to(model_device(model))
     if len(x) < 2:
         raise ValueError(f"x: need at least 2 images (the unrelated-maps level pairs them), got {len(x)}")
-    methods = list(SANITY_METHODS if methods is None else ([methods] if isinstance(methods, str) else methods))
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"methods: unknown {bad or 'empty list'}; valid methods: {', '.join(METHODS)}")
+    methods = _method_list(methods)
     mode = check_choice(mode, "mode", _MODES)
     valid = parameter_layers(model)
     layers = list(reversed(valid)) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
@@ -249,21 +280,8 @@ def model_randomization(model: nn.Module, x, target=None, methods=None, mode: st
     seed = check_int(seed, "seed", minimum=0)
     if not isinstance(absolute, bool):
         raise TypeError(f"absolute: expected True or False, got {absolute!r}")
-    method_options = dict(method_options or {})
-    bad = [m for m in method_options if m not in methods]
-    if bad:
-        raise ValueError(f"method_options: {bad} are not among methods {methods}")
-    opts = {m: dict(method_options.get(m, {}), **({"batch_size": batch_size} if batch_size else {}))
-            for m in methods}
-
-    if target is None:
-        with torch.no_grad():
-            target = model(x).argmax(1)
-    target = torch.as_tensor(target, device=x.device).long().reshape(-1)
-    if target.numel() == 1:
-        target = target.expand(len(x)).clone()
-    if target.numel() != len(x):
-        raise ValueError(f"target: expected one class or {len(x)}, got {target.numel()}")
+    opts = _method_opts(methods, method_options, batch_size)
+    target = _classes(model, x, target)
 
     trained = {m: attribute(model, x, m, target=target, **opts[m]).detach().cpu() for m in methods}
     pairs = _derangement(len(x), seed)
@@ -296,25 +314,20 @@ def class_sensitivity(model: nn.Module, x, methods=None, target=None, other=None
     different classes rank the pixels alike (ρ near 1) cannot depend much on the layers that tell classes
     apart. ``target``: default the prediction; ``other``: default the runner-up class.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    _check_model(model)
     x = check_images(x).to(model_device(model))
-    methods = list(SANITY_METHODS if methods is None else ([methods] if isinstance(methods, str) else methods))
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"methods: unknown {bad or 'empty list'}; valid methods: {', '.join(METHODS)}")
+    methods = _method_list(methods)
+    opts = _method_opts(methods, method_options, None)
     with torch.no_grad():
         top2 = model(x).topk(2, dim=1).indices
-    target = top2[:, 0] if target is None else torch.as_tensor(target, device=x.device).long().reshape(-1)
-    other = top2[:, 1] if other is None else torch.as_tensor(other, device=x.device).long().reshape(-1)
-    if (target.numel() > 1 and other.numel() > 1 and (target == other).any()) or torch.equal(target, other):
+    target = top2[:, 0] if target is None else _classes(model, x, target)
+    other = top2[:, 1] if other is None else _classes(model, x, other, "other")
+    if (target == other).any():
         raise ValueError("other: must differ from target on every image")
-    method_options = dict(method_options or {})
     out = {}
     for m in methods:
-        o = method_options.get(m, {})
-        a = attribute(model, x, m, target=target.expand(len(x)), **o).detach().cpu()
-        b = attribute(model, x, m, target=other.expand(len(x)), **o).detach().cpu()
+        a = attribute(model, x, m, target=target, **opts[m]).detach().cpu()
+        b = attribute(model, x, m, target=other, **opts[m]).detach().cpu()
         out[m] = rank_correlation(a, b, absolute=absolute).numpy()
     return out
 
@@ -359,32 +372,24 @@ def shortcut_report(model: nn.Module, data, methods=None, target=None, kind: str
     ``data`` is an :class:`xnb.data.ImageSet` with ``shortcut_masks`` (e.g.
     :func:`xnb.data.shortcut_flowers`) and ``masks`` (the true discriminative part). ``target``: default
     the model's prediction (what the model actually did). ``kind``: ``"positive"`` or ``"absolute"``
-    mass (:func:`xnb.metrics.mass_in_mask`); the default for gradient-like methods whose sign is
-    arbitrary is still "positive" unless given — pass ``"absolute"`` to compare them on |h|.
+    mass (:func:`xnb.metrics.mass_in_mask`; ``"absolute"`` compares gradient-like maps, whose sign is
+    arbitrary, on |h|).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    _check_model(model)
     if getattr(data, "shortcut_masks", None) is None or getattr(data, "masks", None) is None:
         raise TypeError("data: expected an ImageSet with shortcut_masks and masks (xnb.data.shortcut_flowers)")
-    methods = list(SANITY_METHODS if methods is None else ([methods] if isinstance(methods, str) else methods))
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"methods: unknown {bad or 'empty list'}; valid methods: {', '.join(METHODS)}")
+    methods = _method_list(methods)
     kind = check_choice(kind, "kind", ("positive", "absolute"))
-    method_options = dict(method_options or {})
+    opts = _method_opts(methods, method_options, batch_size)
     x = data.images.to(model_device(model))
-    if target is None:
-        with torch.no_grad():
-            target = model(x).argmax(1)
-    target = torch.as_tensor(target, device=x.device).long().reshape(-1)
+    target = _classes(model, x, target)
     sc, part = data.shortcut_masks, data.masks
     out = dict(on_shortcut={}, on_part={}, points_shortcut={}, points_part={}, maps={})
 
     from tqdm.auto import tqdm
 
     for m in tqdm(methods, desc="explaining", disable=not progress):
-        o = dict(method_options.get(m, {}), **({"batch_size": batch_size} if batch_size else {}))
-        h = attribute(model, x, m, target=target, **o).detach().cpu()
+        h = attribute(model, x, m, target=target, **opts[m]).detach().cpu()
         out["maps"][m] = h
         out["on_shortcut"][m] = mass_in_mask(h, sc, kind).numpy()
         out["on_part"][m] = mass_in_mask(h, part, kind).numpy()

@@ -27,10 +27,6 @@ def _side_by_side(panels: list) -> np.ndarray:
     return np.concatenate(out, 1)
 
 
-def _rgb(image) -> np.ndarray:
-    return (image.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-
-
 class RandomizationExplorer(Panel):
     """The image, its heatmap on the trained model and on the model with layers re-initialised.
 
@@ -73,7 +69,7 @@ class RandomizationExplorer(Panel):
 
     def redraw(self) -> None:
         i, m, j = self.image.value, self.method.value, self.step.value
-        rgb = _rgb(self.images[i])
+        rgb = viz._image_array(self.images[i])
         thr = float(self.threshold.value)
         trained = self.result.trained_maps[m][i].numpy()
         cur = self.current_map()
@@ -81,7 +77,7 @@ class RandomizationExplorer(Panel):
             trained, cur = np.abs(trained), np.abs(cur)
         img = self.images[i]
         panels = [rgb, viz.overlay(img, trained, threshold=thr), viz.overlay(img, cur, threshold=thr)]
-        self.view.show(viz.to_png(_side_by_side(panels), scale=self.scale))
+        self.view.show_array(_side_by_side(panels), scale=self.scale)
         if j == 0:
             what = "nothing re-initialised (the trained model again)"
             rho, mean = 1.0, 1.0
@@ -128,7 +124,7 @@ class ShortcutExplorer(Panel):
     def redraw(self) -> None:
         i, m = self.image.value, self.method.value
         d = self.data
-        rgb = _rgb(d.images[i])
+        rgb = viz._image_array(d.images[i])
         h = self.report.maps[m][i].numpy()
         h = np.maximum(h, 0) if self.report.kind == "positive" else np.abs(h)
         over = viz.overlay(d.images[i], h, threshold=float(self.threshold.value))
@@ -136,7 +132,7 @@ class ShortcutExplorer(Panel):
         for p in (rgb, over):
             p = viz.outline(p, d.masks[i].numpy(), color=(255, 255, 255))
             panels.append(viz.outline(p, d.shortcut_masks[i].numpy(), color=(255, 0, 255)))
-        self.view.show(viz.to_png(_side_by_side(panels), scale=self.scale))
+        self.view.show_array(_side_by_side(panels), scale=self.scale)
         names = d.class_names
         code = int(d.shortcut_labels[i])
         mark = names[code] if code >= 0 else "no mark"
